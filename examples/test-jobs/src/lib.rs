@@ -1,0 +1,369 @@
+//! Jobs that misbehave on purpose, for the server's end-to-end tests and
+//! benchmark: each exercises one limit or one host function. Not a model of
+//! how to write jobs, except for `validate-strict` and `objects`.
+
+use std::thread;
+use std::time::Duration;
+
+use job_sdk::{Config, Job, JobError, Problem, Problems, Value, json, named_objects};
+use serde::Deserialize;
+
+pub struct Noop;
+
+impl Job for Noop {
+    const NAME: &'static str = "noop";
+    const DESCRIPTION: &'static str =
+        "Returns {\"ok\": true} and nothing else, to measure the server's cost per job";
+
+    fn run(_: &Config) -> Result<Value, JobError> {
+        Ok(json!({"ok": true}))
+    }
+}
+
+pub struct Spin;
+
+impl Job for Spin {
+    const NAME: &'static str = "spin";
+    const DESCRIPTION: &'static str =
+        "Loops forever without calling the host, so only a deadline can stop it";
+
+    fn run(_: &Config) -> Result<Value, JobError> {
+        let mut n: u64 = 0;
+        loop {
+            // black_box keeps the optimiser from proving the loop useless.
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+}
+
+pub struct Alloc;
+
+impl Job for Alloc {
+    const NAME: &'static str = "alloc";
+    const DESCRIPTION: &'static str = "Allocates and fills 1 MiB blocks until memory runs out \
+        (or, with `mib`, until that many are held; then returns {\"allocated_mib\": mib})";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        config.get_opt::<u64>("mib")?;
+        Ok(())
+    }
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let limit = config.get_opt::<u64>("mib")?.unwrap_or(u64::MAX);
+        let mut blocks = Vec::new();
+        // vec![1; n] writes every byte, so the pages are really used.
+        while (blocks.len() as u64) < limit {
+            blocks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+        }
+        Ok(json!({"allocated_mib": blocks.len()}))
+    }
+}
+
+pub struct Panic;
+
+impl Job for Panic {
+    const NAME: &'static str = "panic";
+    const DESCRIPTION: &'static str = "Panics with `message` (default \"boom\")";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let message: String = config.get_or("message", "boom".to_owned())?;
+        panic!("{message}");
+    }
+}
+
+pub struct Fail;
+
+impl Job for Fail {
+    const NAME: &'static str = "fail";
+    const DESCRIPTION: &'static str =
+        "Returns an error with `message` (default \"failed on purpose\")";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let message: String = config.get_or("message", "failed on purpose".to_owned())?;
+        Err(JobError::new(message))
+    }
+}
+
+pub struct BigResult;
+
+impl Job for BigResult {
+    const NAME: &'static str = "big-result";
+    const DESCRIPTION: &'static str = "Returns a JSON string of `size` 'x' characters \
+        (the result's JSON text is size + 2 bytes, with the quotes)";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        config.get::<usize>("size")?;
+        Ok(())
+    }
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        Ok(Value::String("x".repeat(config.get("size")?)))
+    }
+}
+
+pub struct Sleep;
+
+impl Job for Sleep {
+    const NAME: &'static str = "sleep";
+    const DESCRIPTION: &'static str = "Sleeps `ms` milliseconds (default 1000), waiting on the \
+        host rather than spinning, then returns {\"slept_ms\": ms}";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        config.get_opt::<u64>("ms")?;
+        Ok(())
+    }
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let ms = config.get_or("ms", 1000)?;
+        thread::sleep(Duration::from_millis(ms));
+        Ok(json!({"slept_ms": ms}))
+    }
+}
+
+pub struct Chatty;
+
+impl Job for Chatty {
+    const NAME: &'static str = "chatty";
+    const DESCRIPTION: &'static str = "Logs `lines` info lines (default 3) and a warning, \
+        prints a line to stdout and one to stderr, reports progress 0.25, 0.5 and 1.0 with \
+        `ms` milliseconds (default 0) between them, and returns {\"lines\": lines}";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        let mut problems = Problems::new();
+        problems.check(config.get_opt::<u32>("lines"));
+        problems.check(config.get_opt::<u64>("ms"));
+        problems.into_result()
+    }
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let lines: u32 = config.get_or("lines", 3)?;
+        let pause = Duration::from_millis(config.get_or("ms", 0)?);
+        for line in 1..=lines {
+            job_sdk::info!("line {line} of {lines}");
+        }
+        job_sdk::log::warn("a warning");
+        println!("a line on stdout");
+        eprintln!("a line on stderr");
+        job_sdk::progress(0.25, Some("a quarter"));
+        thread::sleep(pause);
+        job_sdk::progress(0.5, Some("half"));
+        thread::sleep(pause);
+        job_sdk::progress(1.0, Some("done"));
+        Ok(json!({"lines": lines}))
+    }
+}
+
+pub struct ValidateStrict;
+
+impl Job for ValidateStrict {
+    const NAME: &'static str = "validate-strict";
+    const DESCRIPTION: &'static str = "Accepts only a config with `name` (a string) and `count` \
+        (a whole number of at least 1), reporting both problems at once; returns them";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        let mut problems = Problems::new();
+        problems.check(config.str("name"));
+        if let Some(count) = problems.check(config.get::<u64>("count"))
+            && count < 1
+        {
+            problems.push(Problem::new("count", "must be at least 1"));
+        }
+        problems.into_result()
+    }
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let name = config.str("name")?;
+        let count: u64 = config.get("count")?;
+        Ok(json!({"name": name, "count": count}))
+    }
+}
+
+pub struct Echo;
+
+impl Job for Echo {
+    const NAME: &'static str = "echo";
+    const DESCRIPTION: &'static str =
+        "Returns its config unchanged, to check how request bodies reach jobs";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        Ok(config.raw().clone())
+    }
+}
+
+pub struct Objects;
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Op {
+    Put,
+    Get,
+    Delete,
+    List,
+}
+
+impl Objects {
+    fn op(config: &Config) -> Result<Op, Problem> {
+        config.get("op")
+    }
+}
+
+impl Job for Objects {
+    const NAME: &'static str = "objects";
+    const DESCRIPTION: &'static str = "Runs one named-object operation: `op` = put (`name`, \
+        `value`: any JSON) → {\"stored\": true}, get (`name`) → {\"found\": bool, \"value\": \
+        value or null}, delete (`name`) → {\"deleted\": bool}, or list → {\"names\": [..]}";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        let mut problems = Problems::new();
+        let op = problems.check(Self::op(config));
+        if matches!(op, Some(Op::Put | Op::Get | Op::Delete)) {
+            problems.check(config.str("name"));
+        }
+        // `value` may be any JSON, null included, so only its absence counts.
+        if matches!(op, Some(Op::Put)) && config.value("value").is_none() {
+            problems.push(Problem::new("value", "is required"));
+        }
+        problems.into_result()
+    }
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        Ok(match Self::op(config)? {
+            Op::Put => {
+                let value = config.value("value").unwrap_or(&Value::Null);
+                named_objects::put(config.str("name")?, value)?;
+                json!({"stored": true})
+            }
+            Op::Get => {
+                let value = named_objects::get::<Value>(config.str("name")?)?;
+                json!({"found": value.is_some(), "value": value})
+            }
+            Op::Delete => json!({"deleted": named_objects::delete(config.str("name")?)?}),
+            Op::List => json!({"names": named_objects::list()?}),
+        })
+    }
+}
+
+job_sdk::export_jobs!(
+    Noop,
+    Spin,
+    Alloc,
+    Panic,
+    Fail,
+    BigResult,
+    Sleep,
+    Chatty,
+    ValidateStrict,
+    Echo,
+    Objects,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(value: Value) -> Config {
+        Config::new(value)
+    }
+
+    #[test]
+    fn strict_validation_reports_both_problems() {
+        assert_eq!(
+            ValidateStrict::validate(&config(json!({}))),
+            Err(vec![
+                Problem::new("name", "is required"),
+                Problem::new("count", "is required"),
+            ])
+        );
+        assert_eq!(
+            ValidateStrict::validate(&config(json!({"name": 1, "count": 0}))),
+            Err(vec![
+                Problem::new("name", "must be a string"),
+                Problem::new("count", "must be at least 1"),
+            ])
+        );
+        let good = config(json!({"name": "x", "count": 2}));
+        assert_eq!(ValidateStrict::validate(&good), Ok(()));
+        assert_eq!(
+            ValidateStrict::run(&good),
+            Ok(json!({"name": "x", "count": 2}))
+        );
+    }
+
+    #[test]
+    fn small_jobs() {
+        assert_eq!(Noop::run(&config(json!({}))), Ok(json!({"ok": true})));
+        assert_eq!(
+            Fail::run(&config(json!({}))),
+            Err(JobError::new("failed on purpose"))
+        );
+        assert_eq!(
+            BigResult::run(&config(json!({"size": 3}))),
+            Ok(json!("xxx"))
+        );
+        assert_eq!(
+            Alloc::run(&config(json!({"mib": 2}))),
+            Ok(json!({"allocated_mib": 2}))
+        );
+        assert_eq!(
+            Sleep::run(&config(json!({"ms": 1}))),
+            Ok(json!({"slept_ms": 1}))
+        );
+        assert_eq!(
+            Chatty::run(&config(json!({"lines": 1}))),
+            Ok(json!({"lines": 1}))
+        );
+        let echoed = json!({"b": 1, "a": {"c": [null, "x"]}});
+        assert_eq!(Echo::run(&config(echoed.clone())), Ok(echoed));
+    }
+
+    #[test]
+    #[should_panic(expected = "kaboom")]
+    fn panic_uses_the_message() {
+        let _ = Panic::run(&config(json!({"message": "kaboom"})));
+    }
+
+    #[test]
+    fn objects_operations() {
+        let run = |value: Value| Objects::run(&config(value));
+        assert_eq!(
+            run(json!({"op": "put", "name": "n", "value": [1, "x"]})),
+            Ok(json!({"stored": true}))
+        );
+        assert_eq!(
+            run(json!({"op": "get", "name": "n"})),
+            Ok(json!({"found": true, "value": [1, "x"]}))
+        );
+        assert_eq!(run(json!({"op": "list"})), Ok(json!({"names": ["n"]})));
+        assert_eq!(
+            run(json!({"op": "delete", "name": "n"})),
+            Ok(json!({"deleted": true}))
+        );
+        assert_eq!(
+            run(json!({"op": "get", "name": "n"})),
+            Ok(json!({"found": false, "value": null}))
+        );
+    }
+
+    #[test]
+    fn objects_validation() {
+        let validate = |value: Value| Objects::validate(&config(value));
+        assert_eq!(validate(json!({"op": "list"})), Ok(()));
+        assert_eq!(
+            validate(json!({"op": "put", "name": "n", "value": null})),
+            Ok(())
+        );
+        assert_eq!(
+            validate(json!({"op": "put"})),
+            Err(vec![
+                Problem::new("name", "is required"),
+                Problem::new("value", "is required"),
+            ])
+        );
+        let unknown = validate(json!({"op": "frob"})).unwrap_err();
+        assert_eq!(unknown[0].path, "op");
+        assert!(
+            unknown[0].message.contains("expected one of"),
+            "{unknown:?}"
+        );
+    }
+}

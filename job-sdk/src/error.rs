@@ -1,0 +1,110 @@
+//! Why a job failed.
+
+use std::fmt;
+
+use crate::Problem;
+
+/// Why a job failed: a message for the user, which becomes the error of the
+/// job's run. The `From` impls let `run` use `?` on config lookups, named
+/// objects and JSON conversions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    message: String,
+}
+
+impl JobError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for JobError {}
+
+impl From<Problem> for JobError {
+    fn from(problem: Problem) -> Self {
+        Self::new(problem.to_string())
+    }
+}
+
+impl From<Vec<Problem>> for JobError {
+    fn from(problems: Vec<Problem>) -> Self {
+        let messages: Vec<String> = problems.iter().map(Problem::to_string).collect();
+        Self::new(messages.join("; "))
+    }
+}
+
+impl From<String> for JobError {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<serde_json::Error> for JobError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::new(error.to_string())
+    }
+}
+
+/// Returns early with a [`JobError`] whose message is formatted like
+/// [`format!`]: `bail!("no line {} in {}", n, name)`.
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)+) => {
+        return ::core::result::Result::Err(::core::convert::From::from(
+            $crate::JobError::new(::std::format!($($arg)+)),
+        ))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_keep_the_message() {
+        assert_eq!(JobError::from("x").message(), "x");
+        assert_eq!(JobError::from(String::from("y")).to_string(), "y");
+        assert_eq!(
+            JobError::from(Problem::new("a", "is required")).message(),
+            "a: is required"
+        );
+        assert_eq!(
+            JobError::from(vec![
+                Problem::new("a", "is required"),
+                Problem::whole("bad")
+            ])
+            .message(),
+            "a: is required; bad"
+        );
+    }
+
+    #[test]
+    fn bail_formats_and_returns() {
+        fn fails(n: u32) -> Result<(), JobError> {
+            if n > 1 {
+                bail!("{n} is more than {}", 1);
+            }
+            Ok(())
+        }
+        assert_eq!(fails(1), Ok(()));
+        assert_eq!(fails(2), Err(JobError::new("2 is more than 1")));
+    }
+}

@@ -1,0 +1,46 @@
+//! Stand-ins for the host's imports when a job is compiled for a native
+//! target, which is what `cargo test` does. wit-bindgen's imports only exist
+//! in a component (natively they hit `unreachable!`), and job authors should
+//! be able to unit-test `run` without a server: so logs and progress go to
+//! stderr (captured by the test harness) and named objects live in memory,
+//! one store per thread so that parallel tests do not see each other's.
+
+pub mod log {
+    pub use crate::__private::bindings::jobserver::job::log::Level;
+
+    pub fn log(level: Level, message: &str) {
+        eprintln!("[{level:?}] {message}");
+    }
+}
+
+pub mod progress {
+    pub fn report(fraction: f32, message: Option<&str>) {
+        eprintln!("[progress {fraction}] {}", message.unwrap_or_default());
+    }
+}
+
+pub mod named_objects {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    thread_local! {
+        static OBJECTS: RefCell<BTreeMap<String, Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    pub fn get(name: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(OBJECTS.with_borrow(|objects| objects.get(name).cloned()))
+    }
+
+    pub fn put(name: &str, value: &[u8]) -> Result<(), String> {
+        OBJECTS.with_borrow_mut(|objects| objects.insert(name.to_owned(), value.to_vec()));
+        Ok(())
+    }
+
+    pub fn delete(name: &str) -> Result<bool, String> {
+        Ok(OBJECTS.with_borrow_mut(|objects| objects.remove(name).is_some()))
+    }
+
+    pub fn list() -> Result<Vec<String>, String> {
+        Ok(OBJECTS.with_borrow(|objects| objects.keys().cloned().collect()))
+    }
+}

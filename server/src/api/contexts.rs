@@ -1,0 +1,80 @@
+//! Persistent contexts: named environments whose jobs share slots, limits and
+//! named objects, and which survive restarts.
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{QueryPairs, parse_config, read_body};
+use super::wire::{ContextBody, ContextParams, ErrorBody, StatusBody};
+use crate::scheduler::{ContextSettings, check_context_name};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::Value;
+
+/// List the names of the contexts
+#[utoipa::path(get, path = "/contexts", tag = "contexts",
+    responses((status = 200, description = "Context names, sorted", body = Vec<String>)))]
+pub async fn list_contexts(State(state): State<AppState>) -> Json<Vec<String>> {
+    Json(state.scheduler.context_names())
+}
+
+/// Show a context: settings, start time, running and waiting jobs
+#[utoipa::path(get, path = "/contexts/{name}", tag = "contexts",
+    params(("name" = String, Path, description = "The context's name")),
+    responses((status = 200, body = ContextBody), (status = 404, description = "No such context", body = ErrorBody)))]
+pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ContextBody>> {
+    state
+        .scheduler
+        .context(&name)
+        .map(|report| Json(ContextBody::from(report)))
+        .ok_or_else(|| ApiError::NotFound(format!("no context named '{name}'")))
+}
+
+/// Create a context
+///
+/// Settings come as query parameters or as a HOCON or JSON body with the same keys.
+/// The name starts with a letter, then letters, digits, `-` and `_`.
+#[utoipa::path(post, path = "/contexts/{name}", tag = "contexts",
+    params(("name" = String, Path, description = "The new context's name"), ContextParams),
+    request_body(content = String, content_type = "text/plain", description = "Optional settings, HOCON or JSON"),
+    responses(
+        (status = 201, description = "Created", body = StatusBody,
+            headers(("Location" = String, description = "Where the context is shown"))),
+        (status = 400, description = "A bad name or setting, and which", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody)))]
+pub async fn create_context(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    QueryPairs(query): QueryPairs,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    check_context_name(&name).map_err(ApiError::BadRequest)?;
+    let body = read_body(body, state.settings.limits.request_max_size.0, "context settings").await?;
+    let from_body = parse_config(&body, "context settings body")?;
+    let pairs = query
+        .into_iter()
+        .map(|(key, value)| (key, Value::String(value)))
+        .chain(from_body);
+    let settings = ContextSettings::from_pairs(pairs, &state.settings).map_err(ApiError::BadRequest)?;
+    state.scheduler.create_context(&name, settings).await?;
+    tracing::info!(context = %name, ?settings, "context created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/contexts/{name}"))],
+        Json(StatusBody::success("Context initialized")),
+    ))
+}
+
+/// Delete a context
+///
+/// Its waiting and running jobs end KILLED; its named objects are dropped.
+#[utoipa::path(delete, path = "/contexts/{name}", tag = "contexts",
+    params(("name" = String, Path, description = "The context's name")),
+    responses((status = 200, body = StatusBody), (status = 404, description = "No such context", body = ErrorBody)))]
+pub async fn delete_context(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<StatusBody>> {
+    state.scheduler.delete_context(&name).await?;
+    tracing::info!(context = %name, "context deleted");
+    Ok(Json(StatusBody::success("Context stopped")))
+}

@@ -1,0 +1,102 @@
+//! Reading requests: query parameters, bodies with a size limit, job configs in
+//! HOCON or JSON, and path values. Every failure is an `ApiError` that says
+//! which part of the request is wrong.
+
+use super::error::ApiError;
+use crate::hocon;
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Query parameters deserialised into `T`; a bad one is a 400 naming it.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Params)
+            .map_err(|error| {
+                let parameter = error.path().to_string();
+                let message = error.into_inner().to_string();
+                if parameter == "." {
+                    ApiError::BadRequest(format!("bad query parameters: {message}"))
+                } else {
+                    ApiError::BadRequest(format!("query parameter '{parameter}': {message}"))
+                }
+            })
+    }
+}
+
+/// Every query parameter as a pair, in order.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+    }
+}
+
+/// Reads a whole body, refusing with 413 past `limit` bytes.
+pub async fn read_body(body: Body, limit: u64, what: &str) -> Result<Vec<u8>, ApiError> {
+    match Limited::new(body, limit as usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(error) if error.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge(format!(
+            "the {what} is larger than this server's limit of {} bytes",
+            limit
+        ))),
+        Err(error) => Err(ApiError::BadRequest(format!("could not read the request body: {error}"))),
+    }
+}
+
+/// A job config or settings body: HOCON (of which JSON is a part) whose root
+/// is an object. An empty body is an empty config.
+pub fn parse_config(body: &[u8], what: &str) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|error| ApiError::BadRequest(format!("the {what} is not UTF-8 text: {error}")))?;
+    if text.trim().is_empty() {
+        return Ok(serde_json::Map::new());
+    }
+    // Most clients send JSON: serde_json reads it many times faster than the
+    // HOCON parser, and HOCON would read it to the same value.
+    if text.trim_start().starts_with('{') {
+        if let Ok(Value::Object(map)) = serde_json::from_str(text) {
+            return Ok(map);
+        }
+    }
+    match hocon::parse(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest(format!("the {what} must be an object"))),
+        Err(error) => Err(ApiError::BadRequest(format!("the {what} does not parse: {error}"))),
+    }
+}
+
+pub fn parse_job_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::BadRequest(format!("'{text}' is not a job id; job ids are UUIDs")))
+}
+
+pub const MAX_APP_NAME_LEN: usize = 100;
+
+/// App names appear in URLs and reports: letters, digits, `-`, `_` and `.`.
+pub fn check_app_name(name: &str) -> Result<(), ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_APP_NAME_LEN
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "'{name}' is not a valid app name: use 1 to {MAX_APP_NAME_LEN} letters, digits, '-', '_' or '.'"
+        )))
+    }
+}

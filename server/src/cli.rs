@@ -1,0 +1,207 @@
+//! The `jobserver` command: `serve` runs the server; `openapi` prints the API
+//! document. Start-up and shutdown order live here.
+
+use crate::api::{self, AppState};
+use crate::config::{LogFormat, Settings, SettingsArgs};
+use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+use crate::store::local_postgres::LocalPostgres;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often ended jobs past their retention are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jobserver",
+    version,
+    about = "A job server for data teams: WebAssembly jobs over REST, in Postgres.",
+    long_about = "A job server for data teams, in the manner of Spark Job Server: upload \
+                  WebAssembly job components with curl, keep persistent contexts, and run jobs \
+                  synchronously or asynchronously. Every setting can come from a HOCON config \
+                  file (--config), the environment, or a flag; a flag beats the environment, \
+                  which beats the file. Without DATABASE_URL the server runs its own private \
+                  PostgreSQL in the data directory (local mode)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (port 8090 unless told otherwise).
+    Serve(SettingsArgs),
+    /// Print the OpenAPI document of the API (what /openapi.json serves).
+    Openapi,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            println!("{}", openapi_json());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            let settings = match args.resolve() {
+                Ok(settings) => settings,
+                Err(error) => {
+                    eprintln!("jobserver: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(settings.log_format);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("jobserver: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(settings, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    eprintln!("jobserver: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document, pretty-printed, as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    api::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document always serialises")
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs the server until `shutdown` completes: then running jobs are killed
+/// (waiting ones stay queued for the next start), requests in flight finish,
+/// and local mode's PostgreSQL stops.
+pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+    let local_postgres = match &settings.database_url {
+        Some(_) => None,
+        None => {
+            let dir = settings.data_dir.join("postgres");
+            tracing::info!(dir = %dir.display(), "local mode: starting a private PostgreSQL");
+            let postgres = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir))
+                .await?
+                .context("local mode (no DATABASE_URL given)")?;
+            Some(postgres)
+        }
+    };
+    let database_url = match (&settings.database_url, &local_postgres) {
+        (Some(url), _) => url.clone(),
+        (None, Some(postgres)) => postgres.url().to_string(),
+        (None, None) => unreachable!("local mode always has a PostgreSQL"),
+    };
+    let result = run(settings.clone(), &database_url, shutdown).await;
+    if let Some(postgres) = local_postgres {
+        let stopped = tokio::task::spawn_blocking(move || postgres.stop()).await;
+        if let Ok(Err(error)) = stopped {
+            tracing::warn!(%error, "local PostgreSQL did not stop cleanly");
+        }
+    }
+    result
+}
+
+async fn run(settings: Arc<Settings>, database_url: &str, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let store = Store::connect(database_url, settings.database_max_connections)
+        .await
+        .context("cannot open the database")?;
+    let runtime = Runtime::new(settings.cache_dir.clone()).context("cannot start the WebAssembly runtime")?;
+    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone())
+        .await
+        .context("cannot take up the jobs and contexts of the last run")?;
+    let purging = tokio::spawn(purge_periodically(scheduler.clone()));
+
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let state = AppState {
+        scheduler: scheduler.clone(),
+        store: store.clone(),
+        runtime,
+        settings,
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    });
+    tracing::info!("jobserver listening on http://{address}");
+    // Jobs are killed before connections drain: a sync request waiting for a
+    // job gets the job's KILLED report instead of holding shutdown up.
+    let draining = {
+        let scheduler = scheduler.clone();
+        async move {
+            stop.cancelled().await;
+            tracing::info!("shutting down: killing running jobs");
+            scheduler.shutdown().await;
+        }
+    };
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(draining)
+        .await
+        .context("the HTTP server failed")?;
+    purging.abort();
+    store.close().await;
+    tracing::info!("jobserver stopped");
+    Ok(())
+}
+
+async fn purge_periodically(scheduler: Scheduler) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match scheduler.purge().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged jobs past their retention"),
+            Err(error) => tracing::warn!(%error, "could not purge old jobs"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,181 @@
+//! What an upload is, and why one is refused. Kinds are recognised from the
+//! content, never from the Content-Type: Spark Job Server clients send
+//! `application/java-archive` whatever the bytes are.
+
+use super::bindings::Entry;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+const WASM_MAGIC: &[u8] = b"\0asm";
+/// Version and layer fields after the magic: a core module, or a component.
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+const COMPONENT_LAYER: [u8; 2] = [1, 0];
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// The world an uploaded component must implement.
+pub const JOB_WORLD: &str = "jobserver:job/job-component@0.1.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactKind {
+    /// A WebAssembly component implementing the job world.
+    Wasm,
+}
+
+impl ArtifactKind {
+    /// The `binary-type` shown by `GET /binaries`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Wasm => "wasm",
+        }
+    }
+}
+
+/// Why an upload was refused; each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("the upload is empty: send the component as the request body, e.g. curl --data-binary @job.wasm")]
+    Empty,
+    #[error(
+        "this is a JAR or zip archive; jobserver runs WebAssembly components (build a job with \
+         `cargo build --release --target wasm32-wasip2`, see the README)"
+    )]
+    Archive,
+    #[error(
+        "this is a native shared library (ELF); native plugins are not enabled on this server, \
+         upload a WebAssembly component instead"
+    )]
+    Native,
+    #[error("this is not WebAssembly: it does not start with the WebAssembly magic bytes \\0asm")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component; build for --target wasm32-wasip2, \
+         or wrap the module with `wasm-tools component new`"
+    )]
+    CoreModule,
+    #[error("this WebAssembly binary is truncated: {0}")]
+    Truncated(String),
+    #[error("this WebAssembly binary is malformed: {0}")]
+    Malformed(String),
+    #[error("this component needs imports that jobserver does not provide: {0}")]
+    UnsupportedImport(String),
+    #[error("this component does not implement the job world ({JOB_WORLD}): {0}")]
+    NotAJob(String),
+    #[error("calling the component's entries() failed: {0}")]
+    EntriesFailed(String),
+    #[error("the component exports no entries; a job component must offer at least one")]
+    NoEntries,
+    #[error("the component has two entries named '{0}'; entry names must be unique")]
+    DuplicateEntry(String),
+    #[error("the component has an entry with an unusable name '{0}': names are 1 to 200 characters, without spaces")]
+    BadEntryName(String),
+    #[error("internal error while checking the upload: {0}")]
+    Internal(String),
+}
+
+impl ArtifactError {
+    /// False for the one variant that is the server's fault, not the upload's.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, ArtifactError::Internal(_))
+    }
+}
+
+/// Recognises what the bytes are, before any expensive work.
+pub fn classify(bytes: &[u8]) -> Result<ArtifactKind, ArtifactError> {
+    if bytes.is_empty() {
+        return Err(ArtifactError::Empty);
+    }
+    if bytes.starts_with(ZIP_MAGIC) {
+        return Err(ArtifactError::Archive);
+    }
+    if bytes.starts_with(ELF_MAGIC) {
+        return Err(ArtifactError::Native);
+    }
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(ArtifactError::NotWasm);
+    }
+    if bytes.len() < 8 {
+        return Err(ArtifactError::Truncated(format!(
+            "{} bytes, too short even for the header",
+            bytes.len()
+        )));
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(ArtifactError::CoreModule);
+    }
+    if bytes[6..8] != COMPONENT_LAYER {
+        return Err(ArtifactError::Malformed(format!(
+            "unknown WebAssembly version/layer {:02x?}",
+            &bytes[4..8]
+        )));
+    }
+    Ok(ArtifactKind::Wasm)
+}
+
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Compilation validates the binary; wasmparser's messages say "unexpected
+/// end" when bytes are missing.
+pub fn compile_error(error: wasmtime::Error) -> ArtifactError {
+    let message = format!("{error:#}");
+    if message.contains("unexpected end") {
+        ArtifactError::Truncated(message)
+    } else {
+        ArtifactError::Malformed(message)
+    }
+}
+
+pub fn link_error(error: wasmtime::Error) -> ArtifactError {
+    ArtifactError::UnsupportedImport(format!("{error:#}"))
+}
+
+pub fn world_error(error: wasmtime::Error) -> ArtifactError {
+    ArtifactError::NotAJob(format!("{error:#}"))
+}
+
+pub fn check_entries(entries: &[Entry]) -> Result<(), ArtifactError> {
+    if entries.is_empty() {
+        return Err(ArtifactError::NoEntries);
+    }
+    let mut seen = HashSet::new();
+    for entry in entries {
+        let name = &entry.name;
+        if name.is_empty() || name.len() > 200 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ArtifactError::BadEntryName(name.clone()));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(ArtifactError::DuplicateEntry(name.clone()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_recognised_from_content() {
+        assert!(matches!(classify(b""), Err(ArtifactError::Empty)));
+        assert!(matches!(classify(b"PK\x03\x04rest"), Err(ArtifactError::Archive)));
+        assert!(matches!(classify(b"\x7fELF\x02\x01"), Err(ArtifactError::Native)));
+        assert!(matches!(classify(b"hello world"), Err(ArtifactError::NotWasm)));
+        assert!(matches!(classify(b"\0asm\x01\0\0\0"), Err(ArtifactError::CoreModule)));
+        assert!(matches!(classify(b"\0asm\x0d"), Err(ArtifactError::Truncated(_))));
+        assert!(matches!(classify(b"\0asm\x0d\0\x01\0"), Ok(ArtifactKind::Wasm)));
+    }
+
+    #[test]
+    fn entries_must_be_present_unique_and_named() {
+        let entry = |name: &str| Entry {
+            name: name.into(),
+            description: String::new(),
+        };
+        assert!(matches!(check_entries(&[]), Err(ArtifactError::NoEntries)));
+        assert!(matches!(check_entries(&[entry("a"), entry("a")]), Err(ArtifactError::DuplicateEntry(_))));
+        assert!(matches!(check_entries(&[entry("a b")]), Err(ArtifactError::BadEntryName(_))));
+        assert!(check_entries(&[entry("a"), entry("b")]).is_ok());
+    }
+}

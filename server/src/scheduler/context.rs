@@ -1,0 +1,158 @@
+//! Context names and settings: what a client may ask for, and the checks.
+
+use crate::config::Settings;
+use crate::units::{ByteSize, HumanDuration};
+use serde_json::Value;
+use std::time::Duration;
+
+pub const MAX_NAME_LEN: usize = 100;
+const MAX_NUM_CPU_CORES: u32 = 1024;
+const MAX_QUEUED_JOBS: u32 = 100_000;
+const MIN_MEMORY: ByteSize = ByteSize::mib(1);
+
+/// The settings a context is created with, and keeps across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextSettings {
+    /// How many of its jobs run at once.
+    pub num_cpu_cores: u32,
+    /// Memory limit of each of its jobs.
+    pub memory_per_node: ByteSize,
+    /// Run-time limit of each of its jobs.
+    pub job_timeout: Duration,
+    /// How many of its jobs may wait for a slot.
+    pub max_queued_jobs: u32,
+}
+
+/// The keys a client may set, as query parameters or in a HOCON/JSON body.
+pub const SETTING_KEYS: [&str; 4] = ["num-cpu-cores", "memory-per-node", "job-timeout", "max-queued-jobs"];
+
+/// A letter first, then letters, digits, `-` and `_`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(format!(
+            "'{name}' is not a valid context name: it must start with a letter and contain only letters, digits, '-' and '_'"
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("context names are at most {MAX_NAME_LEN} characters long"));
+    }
+    Ok(())
+}
+
+impl ContextSettings {
+    pub fn defaults(settings: &Settings) -> ContextSettings {
+        ContextSettings {
+            num_cpu_cores: settings.scheduling.context_num_cpu_cores,
+            memory_per_node: settings.limits.job_memory,
+            job_timeout: settings.limits.job_timeout,
+            max_queued_jobs: settings.scheduling.context_max_queued_jobs,
+        }
+    }
+
+    /// Applies `key = value` pairs (strings from a query, or JSON values from
+    /// a body) over the defaults; the first bad one is the error.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, Value)>,
+        settings: &Settings,
+    ) -> Result<ContextSettings, String> {
+        let mut context = ContextSettings::defaults(settings);
+        for (key, value) in pairs {
+            let text = match &value {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                other => return Err(format!("context setting '{key}' must be a number or a string, not {other}")),
+            };
+            match key.as_str() {
+                "num-cpu-cores" => {
+                    context.num_cpu_cores = parse_count(&key, &text, 1, MAX_NUM_CPU_CORES)?;
+                }
+                "max-queued-jobs" => {
+                    context.max_queued_jobs = parse_count(&key, &text, 0, MAX_QUEUED_JOBS)?;
+                }
+                "memory-per-node" => {
+                    let size: ByteSize = text.parse().map_err(|error| format!("memory-per-node: {error}"))?;
+                    let max = settings.limits.max_job_memory;
+                    if size < MIN_MEMORY || size > max {
+                        return Err(format!("memory-per-node must be between {MIN_MEMORY} and {max}, not {text}"));
+                    }
+                    context.memory_per_node = size;
+                }
+                "job-timeout" => {
+                    let timeout: HumanDuration = text.parse().map_err(|error| format!("job-timeout: {error}"))?;
+                    if timeout.0.is_zero() {
+                        return Err("job-timeout must be longer than zero".into());
+                    }
+                    context.job_timeout = timeout.0;
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown context setting '{key}'; the settings are {}",
+                        SETTING_KEYS.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(context)
+    }
+}
+
+fn parse_count(key: &str, text: &str, min: u32, max: u32) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(count) if (min..=max).contains(&count) => Ok(count),
+        _ => Err(format!("{key} must be a whole number from {min} to {max}, not '{text}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pairs(list: &[(&str, Value)]) -> Vec<(String, Value)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn names_start_with_a_letter() {
+        assert!(check_name("video-ctx_2").is_ok());
+        for bad in ["", "2ctx", "-ctx", "a b", "ctx/1", "ctx.1", "é"] {
+            assert!(check_name(bad).unwrap_err().contains("not a valid context name"), "{bad}");
+        }
+        assert!(check_name(&"a".repeat(101)).unwrap_err().contains("at most 100"));
+    }
+
+    #[test]
+    fn settings_come_from_strings_or_numbers() {
+        let settings = Settings::default();
+        let context = ContextSettings::from_pairs(
+            pairs(&[
+                ("num-cpu-cores", json!("2")),
+                ("memory-per-node", json!("512m")),
+                ("job-timeout", json!(30)),
+                ("max-queued-jobs", json!(5)),
+            ]),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(context.num_cpu_cores, 2);
+        assert_eq!(context.memory_per_node, ByteSize::mib(512));
+        assert_eq!(context.job_timeout, Duration::from_secs(30));
+        assert_eq!(context.max_queued_jobs, 5);
+        assert_eq!(ContextSettings::from_pairs(vec![], &settings).unwrap(), ContextSettings::defaults(&settings));
+    }
+
+    #[test]
+    fn bad_settings_say_which_and_why() {
+        let settings = Settings::default();
+        let error = |list: &[(&str, Value)]| ContextSettings::from_pairs(pairs(list), &settings).unwrap_err();
+        assert!(error(&[("num-cpu-cores", json!("0"))]).contains("num-cpu-cores must be a whole number from 1"));
+        assert!(error(&[("num-cpu-cores", json!("two"))]).contains("not 'two'"));
+        assert!(error(&[("memory-per-node", json!("lots"))]).contains("memory-per-node: 'lots' is not a size"));
+        assert!(error(&[("memory-per-node", json!("64g"))]).contains("between 1m and 4g"));
+        assert!(error(&[("spark.executor.cores", json!("2"))]).contains("unknown context setting 'spark.executor.cores'"));
+        assert!(error(&[("num-cpu-cores", json!([1]))]).contains("must be a number or a string"));
+    }
+}

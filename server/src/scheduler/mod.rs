@@ -1,0 +1,747 @@
+//! Contexts and the lives of jobs: admission into a context's slots or queue,
+//! running on the runtime, recording every step in the store, kills, sync
+//! waits, deletion of contexts, and what happens at start-up and shutdown.
+
+mod context;
+mod objects;
+mod pool;
+
+pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_name};
+pub use pool::PoolSnapshot;
+
+use crate::config::Settings;
+use crate::runtime::{CompiledJob, Journal, JobFailure, Problem, RunLimits, RunOutcome, Runtime, RuntimeError};
+use crate::store::{ContextRow, EntryRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
+use chrono::{DateTime, Utc};
+use objects::ContextObjects;
+use pool::{Admission, Pool, Queued, Refusal};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// How often a running job's logs and progress are written to the store.
+const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a kill or a context deletion waits for running jobs to stop.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// Job statuses, as Spark Job Server names them.
+pub mod status {
+    pub const STARTED: &str = "STARTED";
+    pub const RUNNING: &str = "RUNNING";
+    pub const FINISHED: &str = "FINISHED";
+    pub const ERROR: &str = "ERROR";
+    pub const KILLED: &str = "KILLED";
+    pub const ALL: [&str; 5] = [STARTED, RUNNING, FINISHED, ERROR, KILLED];
+}
+
+/// Why a submission, kill or context change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("no app named '{0}'")]
+    AppNotFound(String),
+    #[error("app '{app}' has no version {version}")]
+    VersionNotFound { app: String, version: i32 },
+    #[error("app '{app}' has no entry '{entry}'; its entries are: {}", available.join(", "))]
+    EntryNotFound { app: String, entry: String, available: Vec<String> },
+    #[error("app '{app}' has several entries, so classPath is required; its entries are: {}", available.join(", "))]
+    EntryRequired { app: String, available: Vec<String> },
+    #[error("no context named '{0}'")]
+    ContextNotFound(String),
+    #[error("a context named '{0}' already exists")]
+    ContextExists(String),
+    #[error("{0}")]
+    InvalidContext(String),
+    #[error("the job's config is invalid")]
+    ValidationFailed(Vec<Problem>),
+    #[error("the job's validate failed: {}", .0.message)]
+    ValidateCrashed(JobFailure),
+    #[error("context '{context}' has no free slot: {running} jobs running and {queued} waiting, its queue is full")]
+    NoSlots { context: String, running: usize, queued: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("no job with id {0}")]
+    JobNotFound(Uuid),
+    #[error("job {id} has already ended: {status}")]
+    JobEnded { id: Uuid, status: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+pub type SchedulerResult<T> = Result<T, SchedulerError>;
+
+/// A job to run, as admitted: everything its run needs.
+struct JobSpec {
+    id: Uuid,
+    class_path: String,
+    context: String,
+    adhoc: bool,
+    config: String,
+    limits: RunLimits,
+    compiled: Arc<CompiledJob>,
+}
+
+impl Queued for JobSpec {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// A persistent context as the scheduler holds it.
+struct LiveContext {
+    settings: ContextSettings,
+    created_at: DateTime<Utc>,
+    pool: Arc<Pool<JobSpec>>,
+}
+
+/// A job that is queued or running.
+struct LiveJob {
+    pool: Arc<Pool<JobSpec>>,
+    cancel: CancellationToken,
+    /// Why it is being killed, once it is: the message it ends KILLED with.
+    kill_reason: Arc<Mutex<Option<String>>>,
+    /// Set once the scheduler lets go of the job: its final status, or
+    /// STARTED for a waiting job left queued for the next start.
+    ended: watch::Receiver<Option<&'static str>>,
+    ended_sender: Arc<watch::Sender<Option<&'static str>>>,
+}
+
+/// What a client asks to run.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub app_name: String,
+    pub app_version: Option<i32>,
+    pub class_path: Option<String>,
+    pub context: Option<String>,
+    /// The job config as JSON text.
+    pub config: String,
+}
+
+/// A job that was accepted.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub id: Uuid,
+    pub context: String,
+    pub class_path: String,
+}
+
+/// A persistent context as reported to clients.
+#[derive(Debug, Clone)]
+pub struct ContextReport {
+    pub name: String,
+    pub settings: ContextSettings,
+    pub created_at: DateTime<Utc>,
+    pub jobs: PoolSnapshot,
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runtime: Runtime,
+    settings: Arc<Settings>,
+    contexts: Mutex<HashMap<String, LiveContext>>,
+    adhoc: Arc<Pool<JobSpec>>,
+    jobs: Mutex<HashMap<Uuid, LiveJob>>,
+    tasks: TaskTracker,
+    shutting_down: CancellationToken,
+}
+
+impl Scheduler {
+    /// Loads the persistent contexts and takes up the jobs an earlier stop
+    /// left behind: those that were running end ERROR, queued ones queue again.
+    pub async fn start(store: Store, runtime: Runtime, settings: Arc<Settings>) -> SchedulerResult<Scheduler> {
+        let adhoc = Arc::new(Pool::new(
+            settings.scheduling.adhoc_max_running,
+            settings.scheduling.adhoc_max_queued,
+        ));
+        let scheduler = Scheduler {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                settings,
+                contexts: Mutex::new(HashMap::new()),
+                adhoc,
+                jobs: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                shutting_down: CancellationToken::new(),
+            }),
+        };
+        for row in scheduler.inner.store.list_contexts().await? {
+            let settings = settings_of(&row);
+            scheduler.contexts().insert(
+                row.name.clone(),
+                LiveContext {
+                    pool: Arc::new(Pool::new(settings.num_cpu_cores as usize, settings.max_queued_jobs as usize)),
+                    settings,
+                    created_at: row.created_at,
+                },
+            );
+        }
+        let report = scheduler.inner.store.reconcile_after_stop(Utc::now()).await?;
+        if !report.interrupted.is_empty() {
+            tracing::warn!(jobs = ?report.interrupted, "jobs that were running when the server stopped ended ERROR");
+        }
+        for pending in report.pending {
+            scheduler.requeue(pending).await;
+        }
+        Ok(scheduler)
+    }
+
+    /// Validates and admits a job. It runs at once when its context has a
+    /// free slot, waits in the context's queue otherwise, and is refused when
+    /// the queue is full. Nothing is recorded for a refused job.
+    pub async fn submit(&self, submission: Submission) -> SchedulerResult<Submitted> {
+        let inner = &self.inner;
+        if inner.shutting_down.is_cancelled() {
+            return Err(SchedulerError::ShuttingDown);
+        }
+        let version = inner
+            .store
+            .find_app_version(&submission.app_name, submission.app_version)
+            .await?
+            .ok_or_else(|| match submission.app_version {
+                Some(version) => SchedulerError::VersionNotFound {
+                    app: submission.app_name.clone(),
+                    version,
+                },
+                None => SchedulerError::AppNotFound(submission.app_name.clone()),
+            })?;
+        let class_path = choose_entry(&version.app_name, &version.entries.0, submission.class_path.as_deref())?;
+        let id = Uuid::new_v4();
+        let (context, adhoc, pool, limits) = match &submission.context {
+            Some(name) => {
+                let contexts = self.contexts();
+                let live = contexts.get(name).ok_or_else(|| SchedulerError::ContextNotFound(name.clone()))?;
+                let limits = self.limits(live.settings.memory_per_node.0, live.settings.job_timeout);
+                (name.clone(), false, live.pool.clone(), limits)
+            }
+            None => {
+                let limits = self.limits(inner.settings.limits.job_memory.0, inner.settings.limits.job_timeout);
+                (adhoc_context_name(id, &class_path), true, inner.adhoc.clone(), limits)
+            }
+        };
+        let compiled = self.load(&version.blob_hash).await?;
+        let problems = inner
+            .runtime
+            .validate(&compiled, &class_path, &submission.config, limits)
+            .await
+            .map_err(SchedulerError::ValidateCrashed)?;
+        if !problems.is_empty() {
+            return Err(SchedulerError::ValidationFailed(problems));
+        }
+
+        let admission = pool.admit().map_err(|refusal| match refusal {
+            Refusal::Full { running, queued } => SchedulerError::NoSlots {
+                context: context.clone(),
+                running,
+                queued,
+            },
+            Refusal::Closed => SchedulerError::ContextNotFound(context.clone()),
+        })?;
+        let now = Utc::now();
+        let new_job = NewJob {
+            id,
+            app_name: &version.app_name,
+            app_version: version.version,
+            blob_hash: &version.blob_hash,
+            class_path: &class_path,
+            context: &context,
+            adhoc,
+            config: &submission.config,
+            status: match admission {
+                Admission::RunNow => status::RUNNING,
+                Admission::Queue => status::STARTED,
+            },
+            submitted_at: now,
+            timeout_ms: limits.timeout.as_millis() as i64,
+            memory_limit: limits.memory_bytes as i64,
+        };
+        let recorded = match inner.store.insert_job(&new_job).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SchedulerError::AppNotFound(version.app_name.clone())),
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = recorded {
+            pool.release(admission);
+            return Err(error);
+        }
+        let spec = JobSpec {
+            id,
+            class_path: class_path.clone(),
+            context: context.clone(),
+            adhoc,
+            config: submission.config,
+            limits,
+            compiled,
+        };
+        self.register(id, pool.clone());
+        match admission {
+            Admission::RunNow => {
+                pool.started(id);
+                self.spawn(spec, pool, false);
+            }
+            Admission::Queue => {
+                if let Some(spec) = pool.confirm(spec) {
+                    if pool.is_closed() {
+                        self.end_unstarted(id, status::KILLED, "its context was deleted").await;
+                    } else {
+                        self.spawn(spec, pool, true);
+                    }
+                }
+            }
+        }
+        Ok(Submitted {
+            id,
+            context,
+            class_path,
+        })
+    }
+
+    /// Waits until the job ends, the server lets go of it (shutdown), or
+    /// `timeout` passes; the job's report says which.
+    pub async fn wait(&self, id: Uuid, timeout: Duration) {
+        let receiver = self.jobs().get(&id).map(|job| job.ended.clone());
+        if let Some(mut receiver) = receiver {
+            let _ = tokio::time::timeout(timeout, receiver.wait_for(Option::is_some)).await;
+        }
+    }
+
+    /// Kills a job: a waiting one leaves its queue, a running one is stopped
+    /// (within an epoch tick, even in a tight loop). Both end KILLED. Returns
+    /// once the job has ended.
+    pub async fn kill(&self, id: Uuid, reason: &str) -> SchedulerResult<()> {
+        let live = self
+            .jobs()
+            .get(&id)
+            .map(|job| (job.pool.clone(), job.cancel.clone(), job.kill_reason.clone()));
+        let Some((pool, cancel, kill_reason)) = live else {
+            return match self.inner.store.get_job(id).await? {
+                Some(job) => Err(SchedulerError::JobEnded { id, status: job.status }),
+                None => Err(SchedulerError::JobNotFound(id)),
+            };
+        };
+        if pool.remove_queued(id).is_some() {
+            self.end_unstarted(id, status::KILLED, reason).await;
+            return Ok(());
+        }
+        kill_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| reason.to_string());
+        cancel.cancel();
+        self.wait(id, KILL_WAIT).await;
+        Ok(())
+    }
+
+    pub fn context_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.contexts().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    pub fn context(&self, name: &str) -> Option<ContextReport> {
+        self.contexts().get(name).map(|live| ContextReport {
+            name: name.to_string(),
+            settings: live.settings,
+            created_at: live.created_at,
+            jobs: live.pool.snapshot(),
+        })
+    }
+
+    pub async fn create_context(&self, name: &str, settings: ContextSettings) -> SchedulerResult<ContextReport> {
+        check_context_name(name).map_err(SchedulerError::InvalidContext)?;
+        if self.inner.shutting_down.is_cancelled() {
+            return Err(SchedulerError::ShuttingDown);
+        }
+        let row = ContextRow {
+            name: name.to_string(),
+            num_cpu_cores: settings.num_cpu_cores as i32,
+            memory_per_node: settings.memory_per_node.0 as i64,
+            job_timeout_ms: settings.job_timeout.as_millis() as i64,
+            max_queued_jobs: settings.max_queued_jobs as i32,
+            created_at: Utc::now(),
+        };
+        let row = self
+            .inner
+            .store
+            .insert_context(&row)
+            .await?
+            .ok_or_else(|| SchedulerError::ContextExists(name.to_string()))?;
+        let live = LiveContext {
+            pool: Arc::new(Pool::new(settings.num_cpu_cores as usize, settings.max_queued_jobs as usize)),
+            settings,
+            created_at: row.created_at,
+        };
+        self.contexts().insert(name.to_string(), live);
+        Ok(self.context(name).expect("the context was just inserted"))
+    }
+
+    /// Deletes a context: its waiting jobs and its running ones end KILLED,
+    /// then it and its named objects are removed.
+    pub async fn delete_context(&self, name: &str) -> SchedulerResult<()> {
+        let pool = self
+            .contexts()
+            .get(name)
+            .map(|live| live.pool.clone())
+            .ok_or_else(|| SchedulerError::ContextNotFound(name.to_string()))?;
+        let reason = format!("its context '{name}' was deleted");
+        for waiting in pool.close() {
+            self.end_unstarted(waiting.id, status::KILLED, &reason).await;
+        }
+        for id in pool.snapshot().running {
+            self.kill(id, &reason).await.ok();
+        }
+        self.inner.store.delete_context(name).await?;
+        self.contexts().remove(name);
+        Ok(())
+    }
+
+    /// Stops taking jobs, kills the running ones (they end KILLED) and leaves
+    /// the waiting ones STARTED in the store, to be queued again at the next
+    /// start. Returns when every job task has finished.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.shutting_down.cancel();
+        let pools: Vec<Arc<Pool<JobSpec>>> = self
+            .contexts()
+            .values()
+            .map(|live| live.pool.clone())
+            .chain([inner.adhoc.clone()])
+            .collect();
+        for pool in &pools {
+            let waiting = pool.close();
+            if !waiting.is_empty() {
+                tracing::info!(jobs = waiting.len(), "waiting jobs stay queued for the next start");
+            }
+            // Their sync callers get the STARTED report now, not at their timeout.
+            for job in waiting {
+                self.unregister(job.id, status::STARTED);
+            }
+        }
+        let running: Vec<Uuid> = pools.iter().flat_map(|pool| pool.snapshot().running).collect();
+        for id in running {
+            self.kill(id, "the server shut down while the job was running").await.ok();
+        }
+        inner.tasks.close();
+        inner.tasks.wait().await;
+    }
+
+    /// Deletes jobs that ended longer ago than the retention period.
+    pub async fn purge(&self) -> SchedulerResult<u64> {
+        let retention = chrono::Duration::from_std(self.inner.settings.job_retention).unwrap_or(chrono::Duration::MAX);
+        let before = Utc::now().checked_sub_signed(retention).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Ok(self.inner.store.purge_ended_jobs(before).await?)
+    }
+
+    /// The job's report as stored; `None` when there is no such job.
+    pub async fn job(&self, id: Uuid) -> SchedulerResult<Option<JobRow>> {
+        Ok(self.inner.store.get_job(id).await?)
+    }
+
+    /// Removes a deleted app's compiled component from the caches.
+    pub fn forget_component(&self, hash: &str) {
+        self.inner.runtime.forget(hash);
+    }
+
+    fn limits(&self, memory_bytes: u64, timeout: Duration) -> RunLimits {
+        let limits = &self.inner.settings.limits;
+        RunLimits {
+            timeout,
+            memory_bytes,
+            result_max_bytes: limits.result_max_size.0,
+            log_max_bytes: limits.job_log_max_size.0,
+        }
+    }
+
+    async fn load(&self, hash: &str) -> SchedulerResult<Arc<CompiledJob>> {
+        let store = self.inner.store.clone();
+        let owned_hash = hash.to_string();
+        Ok(self
+            .inner
+            .runtime
+            .load(hash, || async move {
+                match store.blob_content(&owned_hash).await {
+                    Ok(Some(bytes)) => Ok(bytes),
+                    Ok(None) => Err("its content is no longer stored".to_string()),
+                    Err(error) => Err(error.to_string()),
+                }
+            })
+            .await?)
+    }
+
+    /// Queues again a job that was waiting when the server stopped.
+    async fn requeue(&self, pending: PendingJobRow) {
+        let job = pending.job;
+        let pool = if job.adhoc {
+            Some(self.inner.adhoc.clone())
+        } else {
+            self.contexts().get(&job.context).map(|live| live.pool.clone())
+        };
+        let Some(pool) = pool else {
+            self.end_unstarted(job.id, status::ERROR, "its context no longer exists").await;
+            return;
+        };
+        let compiled = match self.load(&job.blob_hash).await {
+            Ok(compiled) => compiled,
+            Err(error) => {
+                tracing::error!(job = %job.id, %error, "cannot queue a job again");
+                self.end_unstarted(job.id, status::ERROR, &format!("its component could not be loaded: {error}"))
+                    .await;
+                return;
+            }
+        };
+        let spec = JobSpec {
+            id: job.id,
+            class_path: job.class_path,
+            context: job.context,
+            adhoc: job.adhoc,
+            config: pending.config.0.to_string(),
+            limits: RunLimits {
+                timeout: Duration::from_millis(job.timeout_ms.max(1) as u64),
+                memory_bytes: job.memory_limit.max(0) as u64,
+                ..self.limits(0, Duration::ZERO)
+            },
+            compiled,
+        };
+        tracing::info!(job = %spec.id, context = %spec.context, "queued again after a restart");
+        self.register(spec.id, pool.clone());
+        if let Some(spec) = pool.requeue(spec) {
+            self.spawn(spec, pool, true);
+        }
+    }
+
+    fn register(&self, id: Uuid, pool: Arc<Pool<JobSpec>>) {
+        let (sender, receiver) = watch::channel(None);
+        self.jobs().insert(
+            id,
+            LiveJob {
+                pool,
+                cancel: CancellationToken::new(),
+                kill_reason: Arc::new(Mutex::new(None)),
+                ended: receiver,
+                ended_sender: Arc::new(sender),
+            },
+        );
+    }
+
+    /// Ends a job that never ran (killed in its queue, or unrunnable).
+    async fn end_unstarted(&self, id: Uuid, final_status: &'static str, message: &str) {
+        let end = JobEnd {
+            status: final_status,
+            ended_at: Utc::now(),
+            result: None,
+            error_class: Some(if final_status == status::KILLED { "Killed" } else { "NotRun" }.to_string()),
+            error_message: Some(message.to_string()),
+        };
+        self.record_end(id, &end).await;
+        self.unregister(id, final_status);
+    }
+
+    fn unregister(&self, id: Uuid, final_status: &'static str) {
+        if let Some(job) = self.jobs().remove(&id) {
+            job.ended_sender.send_replace(Some(final_status));
+        }
+    }
+
+    /// Writes a job's end, retrying a few times: a job left RUNNING in the
+    /// store would be reported wrongly until the next restart reconciles it.
+    async fn record_end(&self, id: Uuid, end: &JobEnd) {
+        for attempt in 1..=5 {
+            match self.inner.store.finish_job(id, end).await {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::error!(job = %id, attempt, %error, "could not record the end of a job");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+    }
+
+    fn spawn(&self, spec: JobSpec, pool: Arc<Pool<JobSpec>>, was_queued: bool) {
+        let scheduler = self.clone();
+        self.inner.tasks.spawn(async move {
+            let mut next = Some((spec, was_queued));
+            // Runs this job, then whatever its slot is handed next.
+            while let Some((spec, was_queued)) = next.take() {
+                let id = spec.id;
+                scheduler.execute(spec, was_queued).await;
+                next = pool.finished(id).map(|spec| (spec, true));
+            }
+        });
+    }
+
+    async fn execute(&self, spec: JobSpec, was_queued: bool) {
+        let inner = &self.inner;
+        let id = spec.id;
+        let live = self
+            .jobs()
+            .get(&id)
+            .map(|job| (job.cancel.clone(), job.kill_reason.clone()));
+        let Some((cancel, kill_reason)) = live else {
+            return;
+        };
+        if was_queued {
+            if let Err(error) = inner.store.mark_running(id, Utc::now()).await {
+                tracing::error!(job = %id, %error, "could not record that a job started");
+            }
+        }
+        let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
+        let objects = Arc::new(ContextObjects {
+            store: inner.store.clone(),
+            context: spec.context.clone(),
+        });
+        let flushing = CancellationToken::new();
+        let flusher = tokio::spawn(flush_journal(inner.store.clone(), id, journal.clone(), flushing.clone()));
+        let outcome = inner
+            .runtime
+            .run(&spec.compiled, &spec.class_path, &spec.config, spec.limits, journal, objects, &cancel)
+            .await;
+        flushing.cancel();
+        if let Err(error) = flusher.await {
+            tracing::error!(job = %id, %error, "the journal flusher of a job failed");
+        }
+        let end = match outcome {
+            RunOutcome::Finished(result) => JobEnd {
+                status: status::FINISHED,
+                ended_at: Utc::now(),
+                result: Some(result),
+                error_class: None,
+                error_message: None,
+            },
+            RunOutcome::Failed(failure) => JobEnd {
+                status: status::ERROR,
+                ended_at: Utc::now(),
+                result: None,
+                error_class: Some(failure.class.to_string()),
+                error_message: Some(failure.message),
+            },
+            RunOutcome::Killed => JobEnd {
+                status: status::KILLED,
+                ended_at: Utc::now(),
+                result: None,
+                error_class: Some("Killed".to_string()),
+                error_message: kill_reason.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            },
+        };
+        self.record_end(id, &end).await;
+        if spec.adhoc {
+            if let Err(error) = inner.store.delete_objects_of(&spec.context).await {
+                tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");
+            }
+        }
+        tracing::info!(job = %id, status = end.status, "job ended");
+        self.unregister(id, end.status);
+    }
+
+    fn contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveContext>> {
+        self.inner.contexts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, LiveJob>> {
+        self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Writes the journal's lines and progress to the store while the job runs,
+/// and once more after it ended.
+async fn flush_journal(store: Store, id: Uuid, journal: Arc<Journal>, done: CancellationToken) {
+    let mut next_seq = 0;
+    loop {
+        let finished = tokio::select! {
+            () = done.cancelled() => true,
+            () = tokio::time::sleep(JOURNAL_FLUSH_INTERVAL) => false,
+        };
+        let batch = journal.drain();
+        if let Some((fraction, message)) = &batch.progress {
+            if let Err(error) = store.update_progress(id, *fraction, message.as_deref()).await {
+                tracing::warn!(job = %id, %error, "could not record a job's progress");
+            }
+        }
+        if !batch.lines.is_empty() {
+            let lines: Vec<_> = batch
+                .lines
+                .iter()
+                .map(|line| (line.at, line.level, line.message.as_str()))
+                .collect();
+            match store.append_logs(id, next_seq, &lines).await {
+                Ok(()) => next_seq += lines.len() as i32,
+                Err(error) => tracing::warn!(job = %id, %error, lines = lines.len(), "could not record a job's log lines"),
+            }
+        }
+        if finished {
+            return;
+        }
+    }
+}
+
+fn settings_of(row: &ContextRow) -> ContextSettings {
+    ContextSettings {
+        num_cpu_cores: row.num_cpu_cores.max(1) as u32,
+        memory_per_node: crate::units::ByteSize(row.memory_per_node.max(0) as u64),
+        job_timeout: Duration::from_millis(row.job_timeout_ms.max(1) as u64),
+        max_queued_jobs: row.max_queued_jobs.max(0) as u32,
+    }
+}
+
+/// Spark Job Server names ad-hoc contexts after the job: `<8 hex>-<classPath>`.
+fn adhoc_context_name(id: Uuid, class_path: &str) -> String {
+    format!("{}-{class_path}", &id.simple().to_string()[..8])
+}
+
+/// The entry to run: the one named, or the only one there is.
+fn choose_entry(app: &str, entries: &[EntryRow], requested: Option<&str>) -> SchedulerResult<String> {
+    let available = || entries.iter().map(|entry| entry.name.clone()).collect::<Vec<_>>();
+    match requested {
+        Some(name) if entries.iter().any(|entry| entry.name == name) => Ok(name.to_string()),
+        Some(name) => Err(SchedulerError::EntryNotFound {
+            app: app.to_string(),
+            entry: name.to_string(),
+            available: available(),
+        }),
+        None if entries.len() == 1 => Ok(entries[0].name.clone()),
+        None => Err(SchedulerError::EntryRequired {
+            app: app.to_string(),
+            available: available(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(names: &[&str]) -> Vec<EntryRow> {
+        names
+            .iter()
+            .map(|name| EntryRow {
+                name: name.to_string(),
+                description: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn class_path_may_be_omitted_only_when_there_is_one_entry() {
+        assert_eq!(choose_entry("wc", &entries(&["wordcount"]), None).unwrap(), "wordcount");
+        assert_eq!(choose_entry("t", &entries(&["a", "b"]), Some("b")).unwrap(), "b");
+        let error = choose_entry("t", &entries(&["a", "b"]), None).unwrap_err().to_string();
+        assert!(error.contains("classPath is required; its entries are: a, b"), "{error}");
+        let error = choose_entry("t", &entries(&["a"]), Some("c")).unwrap_err().to_string();
+        assert!(error.contains("has no entry 'c'; its entries are: a"), "{error}");
+    }
+
+    #[test]
+    fn adhoc_contexts_are_named_after_their_job() {
+        let id = Uuid::parse_str("3156120b-f001-56cf-d22a-b40ebf0a9af1").unwrap();
+        assert_eq!(adhoc_context_name(id, "wordcount"), "3156120b-wordcount");
+    }
+}

@@ -1,0 +1,987 @@
+//! Local mode: a private PostgreSQL cluster owned by this process.
+//!
+//! Postgres is the server's system of record. When no `DATABASE_URL` is given, the server
+//! still needs one, so it initialises a cluster inside its own data directory with the
+//! machine's PostgreSQL binaries and runs `postgres` as a child process for as long as it
+//! runs itself; the end-to-end test harness starts real databases the same way. A child
+//! rather than a daemon (`pg_ctl start`) keeps the ownership obvious: the server waits for
+//! it, stops it, and the kernel stops it too (parent-death signal) if the server dies
+//! without cleaning up. The cluster only listens on 127.0.0.1, has no Unix socket, and
+//! requires a password (SCRAM) that is generated once and kept in a file only the owner
+//! can read, so other local users cannot get in. Everything here is blocking by design.
+//!
+//! Files: the cluster is the directory `<dir>` itself (e.g. `<data-dir>/postgres`); next
+//! to it, `<dir>.password` holds the password and `<dir>.log` collects the output of
+//! initdb and postgres (e.g. `<data-dir>/postgres.password`, `<data-dir>/postgres.log`).
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{OnceLock, mpsc};
+use std::time::{Duration, Instant};
+use std::{fmt, thread};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Gid, Pid, Uid, User};
+
+const DB_USER: &str = "jobserver";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a previous postgres on the same directory that is already shutting
+/// down, e.g. when a supervisor restarts the server right after it was killed.
+const STOPPING_WAIT: Duration = Duration::from_secs(30);
+const PORT_ATTEMPTS: usize = 5;
+const LOG_TAIL_LINES: usize = 20;
+const LOG_ROTATE_BYTES: u64 = 10 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPostgresError {
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) were not found. Install them \
+         (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql`), \
+         set JOBSERVER_PG_BIN to their directory, or set DATABASE_URL to use an existing \
+         database. (Looked in: {searched})"
+    )]
+    BinariesNotFound { searched: String },
+    #[error(
+        "running as root, and PostgreSQL refuses to run as root, but there is no `postgres` \
+         user to run it as. Create one (e.g. `useradd --system postgres`), run the server as \
+         an ordinary user, or set DATABASE_URL to use an existing database."
+    )]
+    NoPostgresUser,
+    #[error(
+        "the `postgres` user cannot reach the PostgreSQL data directory {dir}: {blocking} \
+         (mode {mode:o}) is not traversable by it. Use a data directory elsewhere (e.g. \
+         under /var/lib or /srv; /root is usually mode 700), or set DATABASE_URL to use an \
+         existing database."
+    )]
+    NotTraversable {
+        dir: PathBuf,
+        blocking: PathBuf,
+        mode: u32,
+    },
+    #[error(
+        "the PostgreSQL data directory {dir} is in use by another running postgres \
+         (pid {pid}); stop it or use another data directory"
+    )]
+    InUse { dir: PathBuf, pid: i32 },
+    #[error(
+        "the PostgreSQL cluster in {dir} exists but its password file {file} is missing or \
+         empty; restore it, or move the cluster directory away to create a new cluster"
+    )]
+    PasswordMissing { dir: PathBuf, file: PathBuf },
+    #[error("initdb failed ({status}); last lines of {log}:\n{tail}")]
+    Initdb {
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("postgres {reason}; last lines of {log}:\n{tail}")]
+    Startup {
+        reason: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("postgres did not shut down within {} s and was killed", STOP_TIMEOUT.as_secs())]
+    StopTimedOut,
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+type Result<T, E = LocalPostgresError> = std::result::Result<T, E>;
+
+trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<io::Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| LocalPostgresError::Io {
+            context: what(),
+            source: e.into(),
+        })
+    }
+}
+
+pub struct LocalPostgres {
+    dir: PathBuf,
+    log: PathBuf,
+    password: String,
+    port: u16,
+    url: String,
+    /// `None` once stopped, which makes `stop` and `Drop` idempotent.
+    child: Option<Child>,
+}
+
+impl fmt::Debug for LocalPostgres {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hand-written so the password never ends up in logs.
+        f.debug_struct("LocalPostgres")
+            .field("dir", &self.dir)
+            .field("port", &self.port)
+            .field("pid", &self.child.as_ref().map(Child::id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalPostgres {
+    /// Blocking. Finds the binaries, runs initdb in `dir` if it holds no cluster yet,
+    /// starts `postgres` as a child process listening on 127.0.0.1 on a free port,
+    /// waits until it accepts connections, and returns.
+    pub fn start(dir: &Path) -> Result<LocalPostgres, LocalPostgresError> {
+        let bin = find_bin_dir(
+            std::env::var_os("JOBSERVER_PG_BIN"),
+            Path::new("/usr/lib/postgresql"),
+            std::env::var_os("PATH"),
+        )?;
+        // PostgreSQL refuses to run as root, so root hands the cluster to `postgres`.
+        let owner = if nix::unistd::geteuid().is_root() {
+            let user = User::from_name("postgres")
+                .context(|| "looking up the `postgres` user".into())?
+                .ok_or(LocalPostgresError::NoPostgresUser)?;
+            Some((user.uid, user.gid))
+        } else {
+            None
+        };
+
+        fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+        let dir = fs::canonicalize(dir).context(|| format!("resolving {}", dir.display()))?;
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Err(io::Error::other("not a usable cluster directory"))
+                .context(|| dir.display().to_string());
+        };
+        let sibling = |ext: &str| {
+            let mut file = name.to_os_string();
+            file.push(ext);
+            parent.join(file)
+        };
+        let (log, password_file) = (sibling(".log"), sibling(".password"));
+
+        if let Some((uid, gid)) = owner {
+            check_traversable(&dir, uid, gid)?;
+        }
+        wait_for_previous_owner(&dir)?;
+        prepare_dir(&dir, owner)?;
+        rotate_log(&log);
+
+        let initialised = dir.join("PG_VERSION").exists();
+        let password = if initialised {
+            match fs::read_to_string(&password_file) {
+                Ok(p) if !p.trim().is_empty() => p.trim().to_owned(),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(e).context(|| format!("reading {}", password_file.display()));
+                }
+                _ => {
+                    return Err(LocalPostgresError::PasswordMissing {
+                        dir,
+                        file: password_file,
+                    });
+                }
+            }
+        } else {
+            let password = random_hex(16)?;
+            write_private(&password_file, &password, None)?;
+            initdb(&bin, &dir, &log, &password_file, &password, owner)?;
+            password
+        };
+
+        let (child, port) = start_postgres(&bin, &dir, &log, owner, free_port)?;
+        let url = format!("postgres://{DB_USER}:{password}@127.0.0.1:{port}/postgres");
+        tracing::info!(dir = %dir.display(), port, pid = child.id(), "local postgres is ready");
+        Ok(LocalPostgres {
+            dir,
+            log,
+            password,
+            port,
+            url,
+            child: Some(child),
+        })
+    }
+
+    /// URL of the cluster's `postgres` database, with user and password:
+    /// postgres://jobserver:<password>@127.0.0.1:<port>/postgres
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Same server, another database name (the test harness creates one database per test).
+    pub fn url_for_database(&self, database: &str) -> String {
+        let mut db = String::new();
+        for b in database.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                db.push(b as char);
+            } else {
+                db.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!(
+            "postgres://{DB_USER}:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Fast shutdown (SIGINT to the postmaster), waits for it to exit (bounded, then SIGKILL).
+    pub fn stop(mut self) -> Result<(), LocalPostgresError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        // Until the child is reaped its pid cannot be reused, so signalling it is safe.
+        if child.try_wait().ok().flatten().is_none() {
+            let _ = kill(pid_of(&child), Signal::SIGINT);
+        }
+        match wait_timeout(&mut child, STOP_TIMEOUT) {
+            Ok(Some(status)) => {
+                if !status.success() {
+                    tracing::warn!(%status, log = %self.log.display(), "local postgres exited abnormally");
+                }
+                tracing::info!(dir = %self.dir.display(), "local postgres stopped");
+                Ok(())
+            }
+            res => {
+                let _ = child.kill();
+                let _ = child.wait();
+                res.context(|| "waiting for postgres to stop".into())?;
+                Err(LocalPostgresError::StopTimedOut)
+            }
+        }
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "stopping local postgres");
+        }
+    }
+}
+
+/// Search order: `JOBSERVER_PG_BIN`, the newest `<versioned_root>/<version>/bin` (Debian's
+/// layout), `pg_config --bindir`, then `initdb` on `PATH`. A set but wrong
+/// `JOBSERVER_PG_BIN` is an error rather than a fall-through: silently using other
+/// binaries than the ones asked for would be worse.
+fn find_bin_dir(
+    env_dir: Option<OsString>,
+    versioned_root: &Path,
+    path: Option<OsString>,
+) -> Result<PathBuf> {
+    let has_server = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
+    let not_found = |searched: String| LocalPostgresError::BinariesNotFound { searched };
+
+    if let Some(d) = env_dir.filter(|d| !d.is_empty()) {
+        let d = PathBuf::from(d);
+        return if has_server(&d) {
+            Ok(d)
+        } else {
+            Err(not_found(format!("JOBSERVER_PG_BIN={}", d.display())))
+        };
+    }
+
+    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(versioned_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: Result<Vec<u32>, _> =
+                e.file_name().to_str()?.split('.').map(str::parse).collect();
+            Some((v.ok()?, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, d)) = versions.into_iter().rev().find(|(_, d)| has_server(d)) {
+        return Ok(d);
+    }
+
+    let path_dirs: Vec<PathBuf> = path
+        .as_deref()
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
+    let on_path = |exe: &str| path_dirs.iter().map(|d| d.join(exe)).find(|p| p.is_file());
+    if let Some(pg_config) = on_path("pg_config")
+        && let Ok(out) = Command::new(pg_config)
+            .arg("--bindir")
+            .stderr(Stdio::null())
+            .output()
+        && out.status.success()
+    {
+        let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_server(&d) {
+            return Ok(d);
+        }
+    }
+    if let Some(initdb) = on_path("initdb") {
+        // Homebrew links both into one bin directory; otherwise follow the link to the real one.
+        let linked = initdb.parent().map(Path::to_path_buf);
+        let real = fs::canonicalize(&initdb)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        if let Some(d) = [linked, real].into_iter().flatten().find(|d| has_server(d)) {
+            return Ok(d);
+        }
+    }
+    Err(not_found(format!(
+        "{}/*/bin, pg_config --bindir, PATH",
+        versioned_root.display()
+    )))
+}
+
+/// Every ancestor must be searchable by the cluster owner, or postgres cannot even reach
+/// its own data directory; failing here gives a far clearer message than its log would.
+fn check_traversable(dir: &Path, uid: Uid, gid: Gid) -> Result<()> {
+    for ancestor in dir.ancestors().skip(1) {
+        let meta =
+            fs::metadata(ancestor).context(|| format!("inspecting {}", ancestor.display()))?;
+        let mode = meta.mode();
+        let ok = mode & 0o001 != 0
+            || (meta.uid() == uid.as_raw() && mode & 0o100 != 0)
+            || (meta.gid() == gid.as_raw() && mode & 0o010 != 0);
+        if !ok {
+            return Err(LocalPostgresError::NotTraversable {
+                dir: dir.to_owned(),
+                blocking: ancestor.to_owned(),
+                mode: mode & 0o7777,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A live postgres that owns `dir` means the directory is in use. A stale `postmaster.pid`
+/// whose pid is dead is left for postgres, which removes it itself; one whose pid was
+/// reused by an unrelated process (common in containers after a crash) postgres would
+/// refuse, so it is removed here. One that is shutting down is waited for.
+fn wait_for_previous_owner(dir: &Path) -> Result<()> {
+    let pid_file = dir.join("postmaster.pid");
+    let deadline = Instant::now() + STOPPING_WAIT;
+    loop {
+        let Ok(contents) = fs::read_to_string(&pid_file) else {
+            return Ok(());
+        };
+        let lines: Vec<&str> = contents.lines().collect();
+        let Some(pid) = lines
+            .first()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+            .filter(|p| *p > 0)
+        else {
+            return Ok(());
+        };
+        let alive = matches!(kill(Pid::from_raw(pid), None), Ok(()) | Err(Errno::EPERM));
+        if !alive {
+            return Ok(());
+        }
+        // Without /proc (macOS) assume the worst: it is a postgres.
+        let is_postgres = fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().starts_with("postgres") || c.trim() == "postmaster")
+            .unwrap_or(true);
+        if !is_postgres {
+            tracing::warn!(pid, file = %pid_file.display(), "removing stale postmaster.pid (its pid now belongs to another process)");
+            return fs::remove_file(&pid_file)
+                .context(|| format!("removing {}", pid_file.display()));
+        }
+        let stopping = lines.get(7).is_some_and(|s| s.trim() == "stopping");
+        if !stopping || Instant::now() >= deadline {
+            return Err(LocalPostgresError::InUse {
+                dir: dir.to_owned(),
+                pid,
+            });
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Postgres insists on owning its directory with mode 0700 (or 0750). Only a directory
+/// that holds a cluster is handed over recursively: anything else in it is not ours to
+/// give away (and initdb refuses a non-empty directory anyway).
+fn prepare_dir(dir: &Path, owner: Option<(Uid, Gid)>) -> Result<()> {
+    let meta = fs::metadata(dir).context(|| format!("inspecting {}", dir.display()))?;
+    if let Some((uid, gid)) = owner
+        && meta.uid() != uid.as_raw()
+    {
+        if dir.join("PG_VERSION").exists() {
+            chown_recursive(dir, uid, gid)?;
+        } else {
+            std::os::unix::fs::chown(dir, Some(uid.as_raw()), Some(gid.as_raw()))
+                .context(|| format!("handing {} to the postgres user", dir.display()))?;
+        }
+    }
+    if !matches!(meta.mode() & 0o777, 0o700 | 0o750) {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .context(|| format!("setting mode 700 on {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn chown_recursive(path: &Path, uid: Uid, gid: Gid) -> Result<()> {
+    let ctx = || format!("handing {} to the postgres user", path.display());
+    std::os::unix::fs::lchown(path, Some(uid.as_raw()), Some(gid.as_raw())).context(ctx)?;
+    if fs::symlink_metadata(path).context(ctx)?.is_dir() {
+        for entry in fs::read_dir(path).context(ctx)? {
+            chown_recursive(&entry.context(ctx)?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+fn rotate_log(log: &Path) {
+    if fs::metadata(log).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let _ = fs::rename(log, log.with_extension("log.old"));
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context(|| "reading /dev/urandom".into())?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `contents` to a file only its owner (`owner`, or us) can read.
+fn write_private(path: &Path, contents: &str, owner: Option<(Uid, Gid)>) -> Result<()> {
+    let ctx = || format!("writing {}", path.display());
+    let _ = fs::remove_file(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .context(ctx)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&f, Some(uid.as_raw()), Some(gid.as_raw())).context(ctx)?;
+    }
+    f.write_all(format!("{contents}\n").as_bytes())
+        .context(ctx)?;
+    f.sync_all().context(ctx)
+}
+
+fn initdb(
+    bin: &Path,
+    dir: &Path,
+    log: &Path,
+    password_file: &Path,
+    password: &str,
+    owner: Option<(Uid, Gid)>,
+) -> Result<()> {
+    tracing::info!(dir = %dir.display(), "initialising local postgres cluster");
+    // The password file stays readable by us only; when the cluster belongs to `postgres`,
+    // initdb gets a short-lived copy it can read.
+    let pwfile = match owner {
+        None => password_file.to_owned(),
+        Some(owner) => {
+            let copy = password_file.with_extension(format!("initdb-{}", std::process::id()));
+            write_private(&copy, password, Some(owner))?;
+            copy
+        }
+    };
+    let mut pwfile_arg = OsString::from("--pwfile=");
+    pwfile_arg.push(&pwfile);
+    let mut cmd = Command::new(bin.join("initdb"));
+    cmd.arg("-D")
+        .arg(dir)
+        .args([
+            "--auth=scram-sha-256",
+            "--username",
+            DB_USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ])
+        .arg(&pwfile_arg);
+    let status = run_child(cmd, dir, log, owner)
+        .and_then(|mut child| child.wait())
+        .context(|| format!("running {}", bin.join("initdb").display()));
+    if owner.is_some() {
+        let _ = fs::remove_file(&pwfile);
+    }
+    let status = status?;
+    if !status.success() {
+        return Err(LocalPostgresError::Initdb {
+            status,
+            log: log.to_owned(),
+            tail: log_tail(log, 0),
+        });
+    }
+    Ok(())
+}
+
+/// Starts postgres on a free port and waits until it accepts connections. The port is
+/// found by binding port 0 and releasing it, so another process may grab it in between;
+/// that is detected from the log and retried with a fresh port.
+fn start_postgres(
+    bin: &Path,
+    dir: &Path,
+    log: &Path,
+    owner: Option<(Uid, Gid)>,
+    mut next_port: impl FnMut() -> io::Result<u16>,
+) -> Result<(Child, u16)> {
+    let pg_isready = Some(bin.join("pg_isready")).filter(|p| p.is_file());
+    for attempt in 1..=PORT_ATTEMPTS {
+        let port = next_port().context(|| "finding a free port on 127.0.0.1".into())?;
+        let log_start = fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        let mut cmd = Command::new(bin.join("postgres"));
+        cmd.arg("-D").arg(dir).arg("-p").arg(port.to_string());
+        for setting in [
+            "listen_addresses=127.0.0.1",
+            // No Unix socket: TCP with a password is the only way in.
+            "unix_socket_directories=",
+            "max_connections=100",
+            "shared_buffers=128MB",
+            // Everything goes to our stderr, i.e. the log file, in English so that the
+            // port-conflict check below can read it.
+            "logging_collector=off",
+            "log_destination=stderr",
+            "lc_messages=C",
+        ] {
+            cmd.arg("-c").arg(setting);
+        }
+        let mut child = run_child(cmd, dir, log, owner)
+            .context(|| format!("starting {}", bin.join("postgres").display()))?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().context(|| "waiting for postgres".into())? {
+                let output = log_tail_from(log, log_start);
+                if output.contains("could not bind") || output.contains("Address already in use") {
+                    tracing::warn!(
+                        port,
+                        attempt,
+                        "port taken before postgres could bind it; retrying"
+                    );
+                    break;
+                }
+                // Lost a race with another start on the same directory?
+                wait_for_previous_owner(dir)?;
+                return Err(startup_error(
+                    format!("exited during startup ({status})"),
+                    log,
+                    log_start,
+                ));
+            }
+            if is_ready(dir, &child, port, pg_isready.as_deref()) {
+                return Ok((child, port));
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                let reason = format!(
+                    "did not accept connections within {} s",
+                    READY_TIMEOUT.as_secs()
+                );
+                return Err(startup_error(reason, log, log_start));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Err(startup_error(
+        format!("could not bind a free port on 127.0.0.1 in {PORT_ATTEMPTS} attempts"),
+        log,
+        0,
+    ))
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+fn startup_error(reason: String, log: &Path, from: u64) -> LocalPostgresError {
+    LocalPostgresError::Startup {
+        reason,
+        log: log.to_owned(),
+        tail: log_tail(log, from),
+    }
+}
+
+/// Postgres records "ready" in postmaster.pid once it accepts connections; checking the
+/// pid and port there makes sure it is our child that is listening, not some other server
+/// that took the port. `pg_isready` then confirms it over the real protocol.
+fn is_ready(dir: &Path, child: &Child, port: u16, pg_isready: Option<&Path>) -> bool {
+    let Ok(pid_file) = fs::read_to_string(dir.join("postmaster.pid")) else {
+        return false;
+    };
+    let lines: Vec<&str> = pid_file.lines().map(str::trim).collect();
+    let ours = lines.first() == Some(&child.id().to_string().as_str())
+        && lines.get(3) == Some(&port.to_string().as_str())
+        && lines.get(7) == Some(&"ready");
+    if !ours {
+        return false;
+    }
+    match pg_isready {
+        Some(exe) => Command::new(exe)
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+        None => TcpStream::connect_timeout(
+            &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            Duration::from_secs(5),
+        )
+        .is_ok(),
+    }
+}
+
+/// Runs a PostgreSQL program on the cluster: as its owner, output appended to the log, in
+/// its own process group (a Ctrl-C meant for the server must not shut the database down
+/// under it; the server stops it when it is done), and killed along with us.
+fn run_child(
+    mut cmd: Command,
+    dir: &Path,
+    log: &Path,
+    owner: Option<(Uid, Gid)>,
+) -> io::Result<Child> {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(log)?;
+    cmd.current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0);
+    if let Some((uid, gid)) = owner {
+        // std also drops supplementary groups (setgroups(0)) when a uid is set.
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: it makes two plain syscalls (prctl, getppid)
+    // and builds its error from a raw errno, so it neither allocates nor takes locks.
+    // std runs it after setuid/setgid, which matters: a credential change clears the
+    // parent-death signal.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            // SIGINT is postgres's fast shutdown: it still ends cleanly if we die.
+            #[cfg(target_os = "linux")]
+            nix::sys::prctl::set_pdeathsig(Signal::SIGINT)?;
+            // We may have died before the signal was armed.
+            if nix::unistd::getppid() != parent {
+                return Err(Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
+    spawn_from_long_lived_thread(cmd)
+}
+
+/// Linux delivers the parent-death signal when the *thread* that forked the child exits,
+/// not the process. Spawning from the calling thread would kill postgres as soon as, say,
+/// a test thread or a tokio blocking-pool thread finished; so all children are forked by
+/// one thread that lives as long as the process.
+fn spawn_from_long_lived_thread(cmd: Command) -> io::Result<Child> {
+    type Request = (Command, mpsc::Sender<io::Result<Child>>);
+    static SPAWNER: OnceLock<Option<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        thread::Builder::new()
+            .name("local-postgres-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .ok()?;
+        Some(tx)
+    });
+    let Some(spawner) = spawner else {
+        return Err(io::Error::other(
+            "could not start the postgres spawner thread",
+        ));
+    };
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .send((cmd, reply_tx))
+        .map_err(|_| io::Error::other("the postgres spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("the postgres spawner thread is gone"))?
+}
+
+fn pid_of(child: &Child) -> Pid {
+    Pid::from_raw(child.id() as i32)
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn log_tail(log: &Path, from: u64) -> String {
+    let text = log_tail_from(log, from);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+/// The log's text from byte `from` on, capped to its last 64 KiB.
+fn log_tail_from(log: &Path, from: u64) -> String {
+    let mut text = Vec::new();
+    if let Ok(mut f) = File::open(log) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(from.max(len.saturating_sub(64 << 10))));
+        let _ = f.read_to_end(&mut text);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
+
+    /// tempfile makes 0700 directories, which `postgres` could not traverse when we are root.
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("localpg-test")
+            .permissions(fs::Permissions::from_mode(0o755))
+            .tempdir()
+            .unwrap()
+    }
+
+    fn psql(url: &str, sql: &str) -> std::result::Result<String, String> {
+        let bin = find_bin_dir(None, Path::new(DEBIAN_ROOT), std::env::var_os("PATH")).unwrap();
+        let out = Command::new(bin.join("psql"))
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    fn pid(pg: &LocalPostgres) -> i32 {
+        pg.child.as_ref().unwrap().id() as i32
+    }
+
+    fn alive(pid: i32) -> bool {
+        kill(Pid::from_raw(pid), None).is_ok()
+    }
+
+    #[test]
+    fn lifecycle_connect_restart_stop() {
+        let tmp = scratch();
+        let dir = tmp.path().join("postgres");
+        let pg = LocalPostgres::start(&dir).unwrap();
+        assert_eq!(pg.data_dir(), dir);
+        assert!(pg.url().starts_with("postgres://jobserver:"));
+        assert!(pg.url().ends_with("/postgres"));
+        let password_file = tmp.path().join("postgres.password");
+        let meta = fs::metadata(&password_file).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+        assert!(tmp.path().join("postgres.log").is_file());
+        assert!(!format!("{pg:?}").contains(&pg.password));
+
+        assert_eq!(psql(pg.url(), "select 1").unwrap(), "1");
+        psql(
+            pg.url(),
+            "create table t (x int); insert into t values (42)",
+        )
+        .unwrap();
+        psql(pg.url(), "create database per_test").unwrap();
+        let other = pg.url_for_database("per_test");
+        assert_eq!(
+            psql(&other, "select current_database()").unwrap(),
+            "per_test"
+        );
+        let wrong = pg.url().replace(&pg.password, "wrong");
+        assert!(
+            psql(&wrong, "select 1")
+                .unwrap_err()
+                .contains("password authentication failed")
+        );
+
+        match LocalPostgres::start(&dir) {
+            Err(e @ LocalPostgresError::InUse { pid: p, .. }) => {
+                assert_eq!(p, pid(&pg));
+                assert!(e.to_string().contains("in use"), "{e}");
+            }
+            other => panic!("expected InUse, got {other:?}"),
+        }
+
+        let (first_pid, url) = (pid(&pg), pg.url().to_owned());
+        pg.stop().unwrap();
+        assert!(!alive(first_pid));
+        assert!(!dir.join("postmaster.pid").exists());
+
+        let pg = LocalPostgres::start(&dir).unwrap();
+        assert_eq!(
+            pg.url_for_database("x").split('@').next(),
+            url.split('@').next()
+        );
+        assert_eq!(psql(pg.url(), "select x from t").unwrap(), "42");
+        let second_pid = pid(&pg);
+        drop(pg);
+        assert!(!alive(second_pid));
+    }
+
+    #[test]
+    fn recovers_from_stale_state_and_reports_startup_failures() {
+        let tmp = scratch();
+        let dir = tmp.path().join("pg");
+        let pg = LocalPostgres::start(&dir).unwrap();
+
+        // A restart while the previous postmaster is still shutting down waits for it.
+        kill(Pid::from_raw(pid(&pg)), Signal::SIGINT).unwrap();
+        let pid_file = dir.join("postmaster.pid");
+        while fs::read_to_string(&pid_file)
+            .is_ok_and(|s| s.lines().nth(7).map(str::trim) == Some("ready"))
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let pg2 = LocalPostgres::start(&dir).unwrap();
+        pg.stop().unwrap();
+        assert_eq!(psql(pg2.url(), "select 2").unwrap(), "2");
+        pg2.stop().unwrap();
+
+        // A postmaster.pid left by a crash whose pid now belongs to another process.
+        let fake = "1\n/nowhere\n0\n5432\n\n127.0.0.1\n0 0\nready\n";
+        fs::write(&pid_file, fake).unwrap();
+        LocalPostgres::start(&dir).unwrap().stop().unwrap();
+
+        // Startup failures carry the log tail.
+        let conf = dir.join("postgresql.conf");
+        let original = fs::read_to_string(&conf).unwrap();
+        fs::write(&conf, format!("{original}\nbogus_setting_xyz = 1\n")).unwrap();
+        let err = LocalPostgres::start(&dir).unwrap_err();
+        assert!(matches!(err, LocalPostgresError::Startup { .. }), "{err:?}");
+        assert!(err.to_string().contains("bogus_setting_xyz"), "{err}");
+        fs::write(&conf, original).unwrap();
+        LocalPostgres::start(&dir).unwrap().stop().unwrap();
+    }
+
+    #[test]
+    fn retries_a_taken_port_and_reports_a_missing_password_file() {
+        let tmp = scratch();
+        let dir = tmp.path().join("pg");
+        LocalPostgres::start(&dir).unwrap().stop().unwrap();
+
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let mut ports = vec![free_port().unwrap(), taken.local_addr().unwrap().port()];
+        let bin = find_bin_dir(None, Path::new(DEBIAN_ROOT), None).unwrap();
+        let owner = nix::unistd::geteuid().is_root().then(|| {
+            let user = User::from_name("postgres").unwrap().unwrap();
+            (user.uid, user.gid)
+        });
+        let log = tmp.path().join("pg.log");
+        let (child, port) =
+            start_postgres(&bin, &dir, &log, owner, || Ok(ports.pop().unwrap())).unwrap();
+        assert!(ports.is_empty());
+        assert_ne!(port, taken.local_addr().unwrap().port());
+        assert!(
+            fs::read_to_string(&log)
+                .unwrap()
+                .contains("Address already in use")
+        );
+        LocalPostgres {
+            dir: dir.clone(),
+            log,
+            password: String::new(),
+            port,
+            url: String::new(),
+            child: Some(child),
+        }
+        .stop()
+        .unwrap();
+
+        fs::remove_file(tmp.path().join("pg.password")).unwrap();
+        let err = LocalPostgres::start(&dir).unwrap_err();
+        assert!(
+            matches!(err, LocalPostgresError::PasswordMissing { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn finds_binaries_or_explains_how_to_get_them() {
+        let path = std::env::var_os("PATH");
+        let debian = Path::new(DEBIAN_ROOT);
+        let found = find_bin_dir(None, debian, path.clone()).unwrap();
+        assert!(found.join("initdb").is_file() && found.join("postgres").is_file());
+        // pg_config (found on PATH) points at the same directory.
+        let via_path = find_bin_dir(None, Path::new("/nonexistent"), Some(found.clone().into()));
+        assert_eq!(via_path.unwrap(), found);
+
+        let empty = scratch();
+        for err in [
+            find_bin_dir(Some(empty.path().into()), debian, path).unwrap_err(),
+            find_bin_dir(None, Path::new("/nonexistent"), Some(empty.path().into())).unwrap_err(),
+        ] {
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(
+                    "PostgreSQL server binaries (initdb, postgres) were not found. Install them \
+                     (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install \
+                     postgresql`), set JOBSERVER_PG_BIN to their directory, or set DATABASE_URL \
+                     to use an existing database."
+                ),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn root_needs_a_directory_postgres_can_reach() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let tmp = scratch();
+        let locked = tmp.path().join("locked");
+        fs::create_dir(&locked).unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
+        let err = LocalPostgres::start(&locked.join("pg")).unwrap_err();
+        match &err {
+            LocalPostgresError::NotTraversable { blocking, .. } => assert_eq!(blocking, &locked),
+            other => panic!("expected NotTraversable, got {other:?}"),
+        }
+        assert!(err.to_string().contains(&locked.display().to_string()));
+    }
+
+    #[test]
+    fn database_names_are_escaped_in_urls() {
+        let pg = LocalPostgres {
+            dir: PathBuf::new(),
+            log: PathBuf::new(),
+            password: "pw".into(),
+            port: 5,
+            url: String::new(),
+            child: None,
+        };
+        assert_eq!(
+            pg.url_for_database("a b/c"),
+            "postgres://jobserver:pw@127.0.0.1:5/a%20b%2Fc"
+        );
+        pg.stop().unwrap();
+    }
+}

@@ -1,0 +1,86 @@
+//! Postgres, the system of record: artifacts, contexts, jobs with their logs,
+//! and named objects. All SQL of the server lives in this module, with bound
+//! parameters only; callers get typed rows and never see SQL or sqlx.
+//!
+//! `local_postgres` runs a private PostgreSQL when no `DATABASE_URL` is given.
+
+mod artifacts;
+mod contexts;
+mod jobs;
+pub mod local_postgres;
+mod named_objects;
+
+pub use artifacts::{AppSummaryRow, AppVersionRow, DeleteAppOutcome, NewAppVersion};
+pub use contexts::ContextRow;
+pub use artifacts::EntryRow;
+pub use jobs::{JobEnd, JobListFilter, JobLogRow, JobRow, NewJob, PendingJobRow, ReconcileReport};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What can go wrong in the store. Callers map it to a 5xx: every expected
+/// outcome (a missing row, a name taken) is a value, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("could not apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects (waiting a while for a database that is still starting) and
+    /// applies the migrations in `migrations/`.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
+        let options = PgConnectOptions::from_str(url)?.application_name("jobserver");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Wraps an existing pool (tests) and applies the migrations.
+    pub async fn from_pool(pool: PgPool) -> StoreResult<Store> {
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("../migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Cheap liveness check for `/healthz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// True when the error is Postgres refusing a duplicate key.
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,52 @@
+//! End-to-end tests: the real server binary over real HTTP, against a real
+//! PostgreSQL, running the example components built for wasm32-wasip2. One
+//! test binary, so that one PostgreSQL and one build of the components serve
+//! every test.
+
+mod artifacts;
+mod contexts;
+mod jobs;
+mod limits;
+mod restart;
+
+use jobserver_tests::{Api, Reply, TestServer, components, fresh_database};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Generous: CI machines are slow, and nothing here asserts on time.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A server on a fresh database with the example components uploaded as
+/// `wordcount`, `wordcache` and `testjobs`.
+pub async fn server_with_jobs() -> TestServer {
+    let server = TestServer::start(&fresh_database().await).await;
+    upload_examples(&server.api()).await;
+    server
+}
+
+pub async fn upload_examples(api: &Api) {
+    let components = components();
+    for (app, bytes) in [
+        ("wordcount", &components.word_count),
+        ("wordcache", &components.word_cache),
+        ("testjobs", &components.test_jobs),
+    ] {
+        let reply = api.upload(app, bytes).await;
+        assert_eq!(reply.status, 201, "uploading {app}: {reply:?}");
+    }
+}
+
+/// Submits asynchronously and returns the job id.
+pub async fn start_job(api: &Api, query: &str, config: &str) -> String {
+    let reply = api.submit(query, config).await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    job_id(&reply)
+}
+
+pub fn job_id(reply: &Reply) -> String {
+    reply.body["jobId"].as_str().unwrap_or_else(|| panic!("no jobId in {reply:?}")).to_string()
+}
+
+pub fn status(report: &Value) -> &str {
+    report["status"].as_str().unwrap_or_default()
+}

@@ -1,0 +1,84 @@
+//! Router tests: the application called in-process with `oneshot`, no socket,
+//! against a real PostgreSQL. They pin the HTTP mapping of requests that need
+//! no job component; the OpenAPI test keeps `openapi/openapi.json` honest.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use jobserver::api::{AppState, app};
+use jobserver::config::SettingsArgs;
+use jobserver::runtime::Runtime;
+use jobserver::scheduler::Scheduler;
+use jobserver::store::Store;
+use jobserver_tests::fresh_database;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+async fn state() -> (AppState, tempfile::TempDir) {
+    let settings = Arc::new(SettingsArgs::default().resolve().unwrap());
+    let store = Store::connect(&fresh_database().await, 5).await.unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(cache.path().to_owned()).unwrap();
+    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone()).await.unwrap();
+    (AppState { scheduler, store, runtime, settings }, cache)
+}
+
+async fn call(state: &AppState, method: &str, uri: &str, body: &'static str) -> (StatusCode, Value) {
+    let request = Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn errors_have_one_json_shape() {
+    let (state, _cache) = state().await;
+    let cases = [
+        ("GET", "/nowhere", StatusCode::NOT_FOUND, "no such path: /nowhere"),
+        ("PATCH", "/jobs", StatusCode::METHOD_NOT_ALLOWED, "PATCH is not allowed on /jobs"),
+        ("GET", "/jobs/xyz", StatusCode::BAD_REQUEST, "'xyz' is not a job id"),
+        ("GET", "/jobs?limit=-1", StatusCode::BAD_REQUEST, "'limit' must be from 1 to 1000"),
+        ("POST", "/jobs", StatusCode::BAD_REQUEST, "'appName' is required"),
+        ("POST", "/jobs?appName=x&sync=perhaps", StatusCode::BAD_REQUEST, "query parameter 'sync'"),
+        ("POST", "/jobs?appName=x", StatusCode::NOT_FOUND, "no app named 'x'"),
+        ("POST", "/contexts/1x", StatusCode::BAD_REQUEST, "not a valid context name"),
+        ("DELETE", "/contexts/none", StatusCode::NOT_FOUND, "no context named 'none'"),
+        ("POST", "/binaries/app", StatusCode::BAD_REQUEST, "the upload is empty"),
+        ("DELETE", "/jars/none", StatusCode::NOT_FOUND, "no app named 'none'"),
+    ];
+    for (method, uri, code, message) in cases {
+        let (status, body) = call(&state, method, uri, "").await;
+        assert_eq!(status, code, "{method} {uri}: {body}");
+        assert_eq!(body["status"], "ERROR", "{method} {uri}: {body}");
+        assert!(body["result"].as_str().unwrap().contains(message), "{method} {uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn contexts_round_trip_through_the_router() {
+    let (state, _cache) = state().await;
+    let (status, _) = call(&state, "POST", "/contexts/c1?num-cpu-cores=2", "memory-per-node = 64m").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, body) = call(&state, "GET", "/contexts/c1", "").await;
+    assert_eq!(body["settings"]["num-cpu-cores"], 2);
+    assert_eq!(body["settings"]["memory-per-node"], "64m");
+    assert_eq!(body["runningJobs"], json!([]));
+    let (status, body) = call(&state, "POST", "/contexts/c1", "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(call(&state, "GET", "/healthz", "").await, (StatusCode::OK, json!({"status": "OK"})));
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_generated_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let generated = jobserver::cli::openapi_json();
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed.trim_end() != generated.trim_end() {
+        panic!(
+            "openapi/openapi.json is out of date; regenerate it with\n  \
+             cargo run --bin jobserver -- openapi > openapi/openapi.json"
+        );
+    }
+}
