@@ -140,7 +140,7 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> A
         (status = 409, description = "The job had already ended", body = ErrorBody)))]
 pub async fn kill_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<JobReport>> {
     let id = parse_job_id(&id)?;
-    state.scheduler.kill(id, "killed by a request (DELETE /jobs/{id})").await?;
+    state.scheduler.kill(id, "killed by a DELETE request").await?;
     tracing::info!(job = %id, "job killed");
     Ok(Json(job_report(&state, id).await?))
 }

@@ -109,7 +109,47 @@ pub fn classify(bytes: &[u8]) -> Result<ArtifactKind, ArtifactError> {
             &bytes[4..8]
         )));
     }
+    check_sections_complete(bytes)?;
     Ok(ArtifactKind::Wasm)
+}
+
+/// Walks the outermost sections (an id byte, a LEB128 size, the contents):
+/// cut-off bytes show as a section that runs past the end. Checked here
+/// because the compiler reports it in terms of whichever inner part it was
+/// reading, which says nothing useful to someone whose upload was cut short.
+fn check_sections_complete(bytes: &[u8]) -> Result<(), ArtifactError> {
+    let mut offset = 8;
+    while offset < bytes.len() {
+        let section_start = offset;
+        offset += 1;
+        let (size, leb_len) = read_leb128_u32(&bytes[offset..]).ok_or_else(|| {
+            ArtifactError::Truncated(format!("the section at byte {section_start} has no complete size"))
+        })?;
+        offset += leb_len;
+        let end = offset + size as usize;
+        if end > bytes.len() {
+            return Err(ArtifactError::Truncated(format!(
+                "the section at byte {section_start} needs {size} bytes but only {} follow ({} bytes in all)",
+                bytes.len() - offset,
+                bytes.len()
+            )));
+        }
+        offset = end;
+    }
+    Ok(())
+}
+
+/// An unsigned LEB128 number and how many bytes it took; `None` when the
+/// bytes end first or the number does not fit.
+fn read_leb128_u32(bytes: &[u8]) -> Option<(u32, usize)> {
+    let mut value: u32 = 0;
+    for (index, byte) in bytes.iter().take(5).enumerate() {
+        value |= u32::from(byte & 0x7f).checked_shl(7 * index as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, index + 1));
+        }
+    }
+    None
 }
 
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -165,6 +205,10 @@ mod tests {
         assert!(matches!(classify(b"\0asm\x01\0\0\0"), Err(ArtifactError::CoreModule)));
         assert!(matches!(classify(b"\0asm\x0d"), Err(ArtifactError::Truncated(_))));
         assert!(matches!(classify(b"\0asm\x0d\0\x01\0"), Ok(ArtifactKind::Wasm)));
+        // A custom section (id 0) of 3 bytes, whole and then cut short.
+        assert!(matches!(classify(b"\0asm\x0d\0\x01\0\0\x03abc"), Ok(ArtifactKind::Wasm)));
+        assert!(matches!(classify(b"\0asm\x0d\0\x01\0\0\x03ab"), Err(ArtifactError::Truncated(_))));
+        assert!(matches!(classify(b"\0asm\x0d\0\x01\0\0\x83"), Err(ArtifactError::Truncated(_))));
     }
 
     #[test]

@@ -51,7 +51,7 @@ async fn every_upload_is_a_version_and_identical_content_is_stored_once() {
 #[tokio::test]
 async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
     let server = TestServer::start_with(
-        ServerOptions::with_database(&fresh_database().await).env("JOBSERVER_UPLOAD_MAX_SIZE", "1m"),
+        ServerOptions::with_database(&fresh_database().await).env("JOBSERVER_UPLOAD_MAX_SIZE", "8m"),
     )
     .await;
     let api = server.api();
@@ -72,7 +72,7 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
         assert_eq!(reply.body["status"], "ERROR");
         assert!(reply.message().contains(expected), "{app}: {:?} lacks {expected:?}", reply.message());
     }
-    let too_big = api.upload("big", &vec![0u8; 2 << 20]).await;
+    let too_big = api.upload("big", &vec![0u8; 9 << 20]).await;
     assert_eq!(too_big.status, 413, "{too_big:?}");
     assert!(too_big.message().contains("limit"), "{too_big:?}");
 
