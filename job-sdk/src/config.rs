@@ -25,8 +25,8 @@ impl Config {
 
     /// Parses the JSON text the host passes to a job.
     pub fn from_json(json: &str) -> Result<Self, Problem> {
-        let value: Value = serde_json::from_str(json)
-            .map_err(|e| Problem::whole(format!("config is not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| Problem::whole(format!("config is not valid JSON: {e}")))?;
         if !value.is_object() {
             return Err(Problem::whole(format!(
                 "config must be a JSON object, not {}",
@@ -54,8 +54,7 @@ impl Config {
     /// The value at `path`, converted to `T`; a problem when it is missing
     /// (or `null`) or has the wrong type.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Problem> {
-        self.get_opt(path)?
-            .ok_or_else(|| Problem::new(path, "is required"))
+        self.get_opt(path)?.ok_or_else(|| Problem::new(path, "is required"))
     }
 
     /// Like [`get`](Self::get), but `None` when the value is missing.
@@ -251,11 +250,7 @@ impl Problems {
 
     /// What `validate` returns: `Ok` when nothing was found.
     pub fn into_result(self) -> Result<(), Vec<Problem>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 }
 
@@ -308,10 +303,7 @@ mod tests {
     #[test]
     fn missing_and_null_are_required() {
         let c = config(json!({"input": {"other": 1}, "n": null}));
-        assert_eq!(
-            c.str("input.string"),
-            Err(problem("input.string", "is required"))
-        );
+        assert_eq!(c.str("input.string"), Err(problem("input.string", "is required")));
         assert_eq!(c.get::<u32>("n"), Err(problem("n", "is required")));
         assert_eq!(
             c.get::<u32>("input.other.deeper"),
@@ -332,10 +324,7 @@ mod tests {
     #[test]
     fn wrong_type_is_a_problem_even_with_a_default() {
         let c = config(json!({"n": "ten"}));
-        assert_eq!(
-            c.get_or("n", 7u32),
-            Err(problem("n", "must be a whole number"))
-        );
+        assert_eq!(c.get_or("n", 7u32), Err(problem("n", "must be a whole number")));
     }
 
     #[test]
@@ -350,34 +339,16 @@ mod tests {
             "object": 3,
         }));
         assert_eq!(c.str("number"), Err(problem("number", "must be a string")));
-        assert_eq!(
-            c.get::<String>("number"),
-            Err(problem("number", "must be a string"))
-        );
-        assert_eq!(
-            c.get::<u32>("text"),
-            Err(problem("text", "must be a whole number"))
-        );
-        assert_eq!(
-            c.get::<i64>("float"),
-            Err(problem("float", "must be a whole number"))
-        );
+        assert_eq!(c.get::<String>("number"), Err(problem("number", "must be a string")));
+        assert_eq!(c.get::<u32>("text"), Err(problem("text", "must be a whole number")));
+        assert_eq!(c.get::<i64>("float"), Err(problem("float", "must be a whole number")));
         assert_eq!(
             c.get::<u8>("negative"),
             Err(problem("negative", "must be a whole number from 0 to 255"))
         );
-        assert_eq!(
-            c.get::<f64>("text"),
-            Err(problem("text", "must be a number"))
-        );
-        assert_eq!(
-            c.get::<bool>("flag"),
-            Err(problem("flag", "must be true or false"))
-        );
-        assert_eq!(
-            c.get::<Vec<String>>("list"),
-            Err(problem("list", "must be a list"))
-        );
+        assert_eq!(c.get::<f64>("text"), Err(problem("text", "must be a number")));
+        assert_eq!(c.get::<bool>("flag"), Err(problem("flag", "must be true or false")));
+        assert_eq!(c.get::<Vec<String>>("list"), Err(problem("list", "must be a list")));
         assert_eq!(
             c.get::<std::collections::BTreeMap<String, u32>>("object"),
             Err(problem("object", "must be an object"))
@@ -389,10 +360,7 @@ mod tests {
         // HOCON `n = 10` arrives as a number but `n = "10"` as a string; the
         // user should hear that rather than have the job guess.
         let c = config(json!({"n": "10"}));
-        assert_eq!(
-            c.get::<u32>("n"),
-            Err(problem("n", "must be a whole number"))
-        );
+        assert_eq!(c.get::<u32>("n"), Err(problem("n", "must be a whole number")));
     }
 
     #[test]
@@ -443,10 +411,7 @@ mod tests {
 
     #[test]
     fn problem_display() {
-        assert_eq!(
-            problem("a.b", "is required").to_string(),
-            "a.b: is required"
-        );
+        assert_eq!(problem("a.b", "is required").to_string(), "a.b: is required");
         assert_eq!(Problem::whole("bad").to_string(), "bad");
     }
 

@@ -87,11 +87,7 @@ mod tests {
             "a: is required"
         );
         assert_eq!(
-            JobError::from(vec![
-                Problem::new("a", "is required"),
-                Problem::whole("bad")
-            ])
-            .message(),
+            JobError::from(vec![Problem::new("a", "is required"), Problem::whole("bad")]).message(),
             "a: is required; bad"
         );
     }

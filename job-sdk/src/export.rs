@@ -33,10 +33,7 @@ impl JobEntry {
 pub const fn assert_unique_names(jobs: &[JobEntry]) {
     let mut i = 0;
     while i < jobs.len() {
-        assert!(
-            !jobs[i].name.is_empty(),
-            "export_jobs!: a job's NAME is empty"
-        );
+        assert!(!jobs[i].name.is_empty(), "export_jobs!: a job's NAME is empty");
         let mut j = i + 1;
         while j < jobs.len() {
             assert!(
@@ -144,19 +141,12 @@ mod tests {
     const _: () = assert_unique_names(JOBS);
 
     fn problems(result: Result<(), Vec<wit::Problem>>) -> Vec<(String, String)> {
-        result
-            .unwrap_err()
-            .into_iter()
-            .map(|p| (p.path, p.message))
-            .collect()
+        result.unwrap_err().into_iter().map(|p| (p.path, p.message)).collect()
     }
 
     #[test]
     fn entries_in_listed_order() {
-        let entries: Vec<(String, String)> = entries(JOBS)
-            .into_iter()
-            .map(|e| (e.name, e.description))
-            .collect();
+        let entries: Vec<(String, String)> = entries(JOBS).into_iter().map(|e| (e.name, e.description)).collect();
         assert_eq!(
             entries,
             [
@@ -190,10 +180,7 @@ mod tests {
     fn invalid_json_is_reported() {
         let found = problems(validate(JOBS, "hello", "{name"));
         assert_eq!(found.len(), 1);
-        assert!(
-            found[0].1.starts_with("config is not valid JSON"),
-            "{found:?}"
-        );
+        assert!(found[0].1.starts_with("config is not valid JSON"), "{found:?}");
         let error = run(JOBS, "hello", "{name").unwrap_err();
         assert!(error.starts_with("config is not valid JSON"), "{error}");
     }
@@ -204,10 +191,7 @@ mod tests {
             run(JOBS, "hello", r#"{"name": "x"}"#),
             Ok(r#"{"greeting":"hello x"}"#.to_owned())
         );
-        assert_eq!(
-            run(JOBS, "hello", "{}"),
-            Err("name: is required".to_owned())
-        );
+        assert_eq!(run(JOBS, "hello", "{}"), Err("name: is required".to_owned()));
         assert_eq!(run(JOBS, "fails", "{}"), Err("on purpose".to_owned()));
     }
 

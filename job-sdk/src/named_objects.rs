@@ -78,11 +78,6 @@ mod tests {
     fn wrong_shape_names_the_object() {
         put_bytes("n", b"not json").unwrap();
         let error = get::<Value>("n").unwrap_err();
-        assert!(
-            error
-                .message()
-                .starts_with("named object 'n' does not hold"),
-            "{error}"
-        );
+        assert!(error.message().starts_with("named object 'n' does not hold"), "{error}");
     }
 }

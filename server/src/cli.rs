@@ -38,7 +38,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (port 8090 unless told otherwise).
-    Serve(SettingsArgs),
+    Serve(Box<SettingsArgs>),
     /// Print the OpenAPI document of the API (what /openapi.json serves).
     Openapi,
 }
@@ -131,7 +131,11 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
     result
 }
 
-async fn run(settings: Arc<Settings>, database_url: &str, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+async fn run(
+    settings: Arc<Settings>,
+    database_url: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = Store::connect(database_url, settings.database_max_connections)
         .await
         .context("cannot open the database")?;

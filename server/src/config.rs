@@ -214,7 +214,11 @@ pub enum ConfigError {
     #[error("config file {path}, {source}")]
     Parse { path: PathBuf, source: hocon::ParseError },
     #[error("config file {path}: setting jobserver.{setting}: {message}")]
-    Setting { path: PathBuf, setting: String, message: String },
+    Setting {
+        path: PathBuf,
+        setting: String,
+        message: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -238,25 +242,64 @@ impl SettingsArgs {
         if let Some(listen) = self.listen.clone().or(file.listen) {
             settings.listen = normalise_listen(&listen)?;
         }
-        set(&mut settings.database_url, self.database_url.clone().or(file.database_url).map(Some));
-        set(&mut settings.database_max_connections, self.database_max_connections.or(file.database_max_connections));
+        set(
+            &mut settings.database_url,
+            self.database_url.clone().or(file.database_url).map(Some),
+        );
+        set(
+            &mut settings.database_max_connections,
+            self.database_max_connections.or(file.database_max_connections),
+        );
         set(&mut settings.log_format, self.log_format.or(file.log_format));
-        set(&mut settings.job_retention, self.job_retention.or(file.job_retention).map(|d| d.0));
+        set(
+            &mut settings.job_retention,
+            self.job_retention.or(file.job_retention).map(|d| d.0),
+        );
 
         let limits = &mut settings.limits;
-        set(&mut limits.job_timeout, self.job_timeout.or(file.limits.job_timeout).map(|d| d.0));
+        set(
+            &mut limits.job_timeout,
+            self.job_timeout.or(file.limits.job_timeout).map(|d| d.0),
+        );
         set(&mut limits.job_memory, self.job_memory.or(file.limits.job_memory));
-        set(&mut limits.max_job_memory, self.max_job_memory.or(file.limits.max_job_memory));
-        set(&mut limits.result_max_size, self.result_max_size.or(file.limits.result_max_size));
-        set(&mut limits.upload_max_size, self.upload_max_size.or(file.limits.upload_max_size));
-        set(&mut limits.request_max_size, self.request_max_size.or(file.limits.request_max_size));
-        set(&mut limits.job_log_max_size, self.job_log_max_size.or(file.limits.job_log_max_size));
-        set(&mut limits.sync_timeout, self.sync_timeout.or(file.limits.sync_timeout).map(|d| d.0));
+        set(
+            &mut limits.max_job_memory,
+            self.max_job_memory.or(file.limits.max_job_memory),
+        );
+        set(
+            &mut limits.result_max_size,
+            self.result_max_size.or(file.limits.result_max_size),
+        );
+        set(
+            &mut limits.upload_max_size,
+            self.upload_max_size.or(file.limits.upload_max_size),
+        );
+        set(
+            &mut limits.request_max_size,
+            self.request_max_size.or(file.limits.request_max_size),
+        );
+        set(
+            &mut limits.job_log_max_size,
+            self.job_log_max_size.or(file.limits.job_log_max_size),
+        );
+        set(
+            &mut limits.sync_timeout,
+            self.sync_timeout.or(file.limits.sync_timeout).map(|d| d.0),
+        );
 
         let scheduling = &mut settings.scheduling;
-        set(&mut scheduling.adhoc_max_running, self.adhoc_max_running.or(file.adhoc.max_running));
-        set(&mut scheduling.adhoc_max_queued, self.adhoc_max_queued.or(file.adhoc.max_queued));
-        set(&mut scheduling.context_num_cpu_cores, self.context_num_cpu_cores.or(file.contexts.num_cpu_cores));
+        set(
+            &mut scheduling.adhoc_max_running,
+            self.adhoc_max_running.or(file.adhoc.max_running),
+        );
+        set(
+            &mut scheduling.adhoc_max_queued,
+            self.adhoc_max_queued.or(file.adhoc.max_queued),
+        );
+        set(
+            &mut scheduling.context_num_cpu_cores,
+            self.context_num_cpu_cores.or(file.contexts.num_cpu_cores),
+        );
         set(
             &mut scheduling.context_max_queued_jobs,
             self.context_max_queued_jobs.or(file.contexts.max_queued_jobs),
@@ -321,7 +364,11 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         source,
     })?;
     let section = document.get("jobserver").cloned().unwrap_or_default();
-    let section = if section.is_null() { serde_json::json!({}) } else { section };
+    let section = if section.is_null() {
+        serde_json::json!({})
+    } else {
+        section
+    };
     serde_path_to_error::deserialize(section).map_err(|error| ConfigError::Setting {
         path: path.to_owned(),
         setting: error.path().to_string(),
@@ -372,18 +419,30 @@ mod tests {
     #[test]
     fn file_errors_name_the_setting_or_the_position() {
         let file = config_file("jobserver {\n  limits { job-timout = 5s }\n}\n");
-        let args = SettingsArgs { config: Some(file.path().to_owned()), ..SettingsArgs::default() };
+        let args = SettingsArgs {
+            config: Some(file.path().to_owned()),
+            ..SettingsArgs::default()
+        };
         let message = args.resolve().unwrap_err().to_string();
         assert!(message.contains("jobserver.limits"), "{message}");
         assert!(message.contains("job-timout"), "{message}");
 
         let file = config_file("jobserver {\n  limits { job-memory = lots }\n}\n");
-        let args = SettingsArgs { config: Some(file.path().to_owned()), ..SettingsArgs::default() };
+        let args = SettingsArgs {
+            config: Some(file.path().to_owned()),
+            ..SettingsArgs::default()
+        };
         let message = args.resolve().unwrap_err().to_string();
-        assert!(message.contains("limits.job-memory") && message.contains("not a size"), "{message}");
+        assert!(
+            message.contains("limits.job-memory") && message.contains("not a size"),
+            "{message}"
+        );
 
         let file = config_file("jobserver {\n  listen = \n");
-        let args = SettingsArgs { config: Some(file.path().to_owned()), ..SettingsArgs::default() };
+        let args = SettingsArgs {
+            config: Some(file.path().to_owned()),
+            ..SettingsArgs::default()
+        };
         let message = args.resolve().unwrap_err().to_string();
         assert!(message.contains("line "), "{message}");
     }

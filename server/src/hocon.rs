@@ -84,9 +84,7 @@ fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Va
         budget: text.len().saturating_mul(10).saturating_add(4_000_000),
         anchor: Pos { line: 1, column: 1 },
     };
-    Ok(resolver
-        .resolve(&root)?
-        .unwrap_or_else(|| Value::Object(Map::new())))
+    Ok(resolver.resolve(&root)?.unwrap_or_else(|| Value::Object(Map::new())))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,9 +238,7 @@ impl<'t> Lexer<'t> {
                     }
                     Tok::SubstOpen { optional }
                 }
-                '"' if self.peek(1) == Some('"') && self.peek(2) == Some('"') => {
-                    self.triple_quoted(pos)?
-                }
+                '"' if self.peek(1) == Some('"') && self.peek(2) == Some('"') => self.triple_quoted(pos)?,
                 '"' => self.quoted(pos)?,
                 '$' => {
                     return Err(pos.error(
@@ -264,11 +260,7 @@ impl<'t> Lexer<'t> {
                 }
                 _ => self.unquoted(),
             };
-            tokens.push(Token {
-                tok,
-                pos,
-                space_before,
-            });
+            tokens.push(Token { tok, pos, space_before });
         }
     }
 
@@ -361,11 +353,8 @@ impl<'t> Lexer<'t> {
                 } else {
                     first
                 };
-                char::from_u32(code).ok_or_else(|| {
-                    at.error(format!(
-                        "invalid escape \\u{code:04x}: a lone low surrogate"
-                    ))
-                })?
+                char::from_u32(code)
+                    .ok_or_else(|| at.error(format!("invalid escape \\u{code:04x}: a lone low surrogate")))?
             }
             other => {
                 return Err(at.error(format!(
@@ -380,9 +369,10 @@ impl<'t> Lexer<'t> {
     fn hex4(&mut self, at: Pos) -> Result<u32, ParseError> {
         let mut code = 0;
         for _ in 0..4 {
-            let digit = self.peek(0).and_then(|c| c.to_digit(16)).ok_or_else(|| {
-                at.error("invalid escape: \\u must be followed by four hexadecimal digits")
-            })?;
+            let digit = self
+                .peek(0)
+                .and_then(|c| c.to_digit(16))
+                .ok_or_else(|| at.error("invalid escape: \\u must be followed by four hexadecimal digits"))?;
             self.bump();
             code = code * 16 + digit;
         }
@@ -397,9 +387,7 @@ impl<'t> Lexer<'t> {
         loop {
             match self.bump() {
                 None => {
-                    return Err(
-                        start.error("unterminated multi-line string: missing the closing \"\"\"")
-                    );
+                    return Err(start.error("unterminated multi-line string: missing the closing \"\"\""));
                 }
                 Some('"') if self.peek(0) == Some('"') && self.peek(1) == Some('"') => {
                     self.bump();
@@ -424,8 +412,7 @@ fn exponent_sign_allowed(text: &str) -> bool {
     let Some(mantissa) = unsigned.strip_suffix(['e', 'E']) else {
         return false;
     };
-    mantissa.starts_with(|c: char| c.is_ascii_digit())
-        && mantissa.chars().all(|c| c.is_ascii_digit() || c == '.')
+    mantissa.starts_with(|c: char| c.is_ascii_digit()) && mantissa.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
 /// Keeps a message readable when it quotes a huge piece of input.
@@ -521,11 +508,7 @@ impl<T> Piece<T> {
 /// A piece of a value before the pieces are known to be one value or many.
 enum Part {
     Space(String),
-    Text {
-        text: String,
-        quoted: bool,
-        pos: Pos,
-    },
+    Text { text: String, quoted: bool, pos: Pos },
     Value(Ast, Pos),
 }
 
@@ -578,10 +561,9 @@ impl Parser {
 
     fn unexpected(&self, expected: &str) -> ParseError {
         let token = self.peek();
-        token.pos.error(format!(
-            "expected {expected}, found {}",
-            describe(&token.tok)
-        ))
+        token
+            .pos
+            .error(format!("expected {expected}, found {}", describe(&token.tok)))
     }
 
     fn document(mut self) -> Result<Vec<Field>, ParseError> {
@@ -680,10 +662,9 @@ impl Parser {
                     Tok::Newline | Tok::End => String::new(),
                     ref other => format!(", found {}", describe(other)),
                 };
-                return Err(token.pos.error(format!(
-                    "expected '=' or ':' after key {}{found}",
-                    quote_key(&raw)
-                )));
+                return Err(token
+                    .pos
+                    .error(format!("expected '=' or ':' after key {}{found}", quote_key(&raw))));
             }
         };
         match self.value(depth + path.len())? {
@@ -764,11 +745,7 @@ impl Parser {
             let token = self.peek();
             if !matches!(
                 token.tok,
-                Tok::Quoted(_)
-                    | Tok::Unquoted(_)
-                    | Tok::SubstOpen { .. }
-                    | Tok::OpenBrace
-                    | Tok::OpenBracket
+                Tok::Quoted(_) | Tok::Unquoted(_) | Tok::SubstOpen { .. } | Tok::OpenBrace | Tok::OpenBracket
             ) {
                 break;
             }
@@ -777,11 +754,7 @@ impl Parser {
                     "nesting is too deep: more than {MAX_DEPTH} levels of objects, arrays and key path elements"
                 )));
             }
-            let Token {
-                tok,
-                pos,
-                space_before,
-            } = self.bump();
+            let Token { tok, pos, space_before } = self.bump();
             if !parts.is_empty() && !space_before.is_empty() {
                 parts.push(Part::Space(space_before));
             }
@@ -797,9 +770,7 @@ impl Parser {
                     pos,
                 },
                 Tok::SubstOpen { optional } => Part::Value(self.substitution(pos, optional)?, pos),
-                Tok::OpenBrace => {
-                    Part::Value(Ast::Object(self.object_body(Some(pos), depth + 1)?), pos)
-                }
+                Tok::OpenBrace => Part::Value(Ast::Object(self.object_body(Some(pos), depth + 1)?), pos),
                 // The check above leaves only '['.
                 _ => Part::Value(Ast::Array(self.array(pos, depth + 1)?), pos),
             });
@@ -882,9 +853,7 @@ fn combine(mut parts: Vec<Part>) -> Option<Ast> {
     if parts.len() <= 1 {
         return match parts.pop()? {
             Part::Text {
-                text,
-                quoted: false,
-                ..
+                text, quoted: false, ..
             } => Some(Ast::Literal(unquoted_scalar(text))),
             Part::Text { text, .. } | Part::Space(text) => Some(Ast::Literal(Value::String(text))),
             Part::Value(ast, _) => Some(ast),
@@ -947,10 +916,7 @@ fn unquoted_scalar(text: String) -> Value {
 
 fn render_path(path: &[String]) -> String {
     let element = |e: &String| {
-        if !e.is_empty()
-            && e.chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-        {
+        if !e.is_empty() && e.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
             e.clone()
         } else {
             format!("\"{e}\"")
@@ -1090,21 +1056,12 @@ fn field_node(value: Ast, path: &[String], target: &ObjNode, is_root: bool) -> (
                 .clone()
                 .map_or((None, Vec::new()), |(node, select)| (Some(node), select));
             select.extend(subst.path.iter().skip(path.len()).cloned());
-            Node::Previous {
-                before,
-                select,
-                subst,
-            }
+            Node::Previous { before, select, subst }
         }
         other => to_node(other),
     };
     let node = match value {
-        Ast::Concat(pieces) => Node::Concat(
-            pieces
-                .into_iter()
-                .map(|piece| piece.map(&mut convert))
-                .collect(),
-        ),
+        Ast::Concat(pieces) => Node::Concat(pieces.into_iter().map(|piece| piece.map(&mut convert)).collect()),
         other => convert(other),
     };
     (node, looks_back)
@@ -1115,9 +1072,7 @@ fn to_node(ast: Ast) -> Node {
         Ast::Literal(value) => Node::Literal(value),
         Ast::Subst(subst) => Node::Subst(subst),
         Ast::Array(items) => Node::Array(items.into_iter().map(to_node).collect()),
-        Ast::Concat(pieces) => {
-            Node::Concat(pieces.into_iter().map(|piece| piece.map(to_node)).collect())
-        }
+        Ast::Concat(pieces) => Node::Concat(pieces.into_iter().map(|piece| piece.map(to_node)).collect()),
         Ast::Object(fields) => {
             let mut object = ObjNode::default();
             for field in fields {
@@ -1160,9 +1115,7 @@ fn previous(target: &ObjNode, path: &[String]) -> Option<(Rc<Node>, Vec<String>)
             other => return Some((Rc::new(other.clone()), path[i + 1..].to_vec())),
         }
     }
-    object
-        .get(last)
-        .map(|node| (Rc::new(node.clone()), Vec::new()))
+    object.get(last).map(|node| (Rc::new(node.clone()), Vec::new()))
 }
 
 fn node_at_mut<'o>(mut object: &'o mut ObjNode, path: &[String]) -> Option<&'o mut Node> {
@@ -1286,10 +1239,8 @@ impl Resolver<'_> {
             .and_then(|last| chain.iter().position(|step| step == last))
             .filter(|&first| first + 1 < chain.len())
             .unwrap_or(0);
-        self.anchor.error(format!(
-            "substitution cycle: {}",
-            chain[start..].join(" -> ")
-        ))
+        self.anchor
+            .error(format!("substitution cycle: {}", chain[start..].join(" -> ")))
     }
 
     fn enter(&mut self) -> Result<(), ParseError> {
@@ -1324,11 +1275,7 @@ impl Resolver<'_> {
             Node::Object(object) => self.resolve_object(object),
             Node::Array(items) => self.resolve_array(items),
             Node::Subst(subst) => self.substitute(subst),
-            Node::Previous {
-                before,
-                select,
-                subst,
-            } => self.resolve_previous(before.as_deref(), select, subst),
+            Node::Previous { before, select, subst } => self.resolve_previous(before.as_deref(), select, subst),
             Node::Concat(pieces) => self.concat(pieces),
             Node::Merge(layers) => self.resolve_merge(layers),
         }
@@ -1360,9 +1307,7 @@ impl Resolver<'_> {
     ) -> Result<Option<Value>, ParseError> {
         let outer = std::mem::replace(&mut self.anchor, subst.pos);
         let found = match before {
-            Some(node) => self
-                .resolve(node)?
-                .and_then(|value| select_path(value, select)),
+            Some(node) => self.resolve(node)?.and_then(|value| select_path(value, select)),
             None => None,
         };
         self.anchor = outer;
@@ -1417,11 +1362,7 @@ impl Resolver<'_> {
 
     /// What a substitution not defined in the config becomes: the
     /// environment variable of that name, nothing if optional, else an error.
-    fn fall_back(
-        &mut self,
-        subst: &Subst,
-        found: Option<Value>,
-    ) -> Result<Option<Value>, ParseError> {
+    fn fall_back(&mut self, subst: &Subst, found: Option<Value>) -> Result<Option<Value>, ParseError> {
         if found.is_some() {
             return Ok(found);
         }
@@ -1466,11 +1407,7 @@ impl Resolver<'_> {
     /// [`Self::lookup`] through the definitions of one field, as they will
     /// merge, so that `app = ${defaults}` followed by `app.y = ${app.x}`
     /// works.
-    fn lookup_layers(
-        &mut self,
-        layers: &[Node],
-        path: &[String],
-    ) -> Result<Option<Value>, ParseError> {
+    fn lookup_layers(&mut self, layers: &[Node], path: &[String]) -> Result<Option<Value>, ParseError> {
         let mut found = None;
         for layer in layers {
             if let Node::Object(_) = layer {
@@ -1514,13 +1451,7 @@ impl Resolver<'_> {
         Ok(joined)
     }
 
-    fn join(
-        &mut self,
-        left: Option<Value>,
-        right: Value,
-        space: &str,
-        pos: Pos,
-    ) -> Result<Value, ParseError> {
+    fn join(&mut self, left: Option<Value>, right: Value, space: &str, pos: Pos) -> Result<Value, ParseError> {
         Ok(match (left, right) {
             (None, right) => right,
             (Some(Value::Object(mut into)), Value::Object(from)) => {
@@ -1653,11 +1584,7 @@ mod tests {
     fn fails(text: &str, line: usize, column: usize, what: &str) -> ParseError {
         let shown: String = text.chars().take(80).collect();
         let error = parse_with_env(text, &env).expect_err(&format!("{shown:?} should not parse"));
-        assert_eq!(
-            (error.line, error.column),
-            (line, column),
-            "{shown:?}: {error}"
-        );
+        assert_eq!((error.line, error.column), (line, column), "{shown:?}: {error}");
         assert!(error.message.contains(what), "{shown:?}: {error}");
         error
     }
@@ -1739,11 +1666,9 @@ spark.context-settings {
 
     #[test]
     fn comments() {
-        let text = "# hash\n// slashes\na = 1 # trailing\nb = two words // trailing\nc = \"# kept\" # dropped\nd = x#y\n";
-        assert_eq!(
-            ok(text),
-            json!({"a": 1, "b": "two words", "c": "# kept", "d": "x"})
-        );
+        let text =
+            "# hash\n// slashes\na = 1 # trailing\nb = two words // trailing\nc = \"# kept\" # dropped\nd = x#y\n";
+        assert_eq!(ok(text), json!({"a": 1, "b": "two words", "c": "# kept", "d": "x"}));
     }
 
     #[test]
@@ -1762,30 +1687,17 @@ spark.context-settings {
     #[test]
     fn commas_and_newlines() {
         assert_eq!(ok("a = 1, b = 2,"), json!({"a": 1, "b": 2}));
-        assert_eq!(
-            ok("{a = 1\n\n b = 2\n,c = 3,}"),
-            json!({"a": 1, "b": 2, "c": 3})
-        );
+        assert_eq!(ok("{a = 1\n\n b = 2\n,c = 3,}"), json!({"a": 1, "b": 2, "c": 3}));
         assert_eq!(ok("x = [1\n, 2\n, 3\n]"), json!({"x": [1, 2, 3]}));
         fails("a = 1\n,\n,b = 2", 3, 1, "expected a key");
         assert_eq!(ok("x = [1, 2, 3,]"), json!({"x": [1, 2, 3]}));
         assert_eq!(ok("x = [\n 1\n 2\n\n 3\n]"), json!({"x": [1, 2, 3]}));
         assert_eq!(ok("x = [1 2 3]"), json!({"x": ["1 2 3"]}));
         assert_eq!(ok("x = [[1, 2] [3, 4]]"), json!({"x": [[1, 2, 3, 4]]}));
-        fails(
-            "x = [1,,2]",
-            1,
-            8,
-            "expected a value or ']' in the array, found ','",
-        );
+        fails("x = [1,,2]", 1, 8, "expected a value or ']' in the array, found ','");
         fails("x = [,1]", 1, 6, "expected a value or ']'");
         fails("x = [1,2,,]", 1, 10, "expected a value or ']'");
-        fails(
-            "a = 1,, b = 2",
-            1,
-            7,
-            "expected a key (a field name), found ','",
-        );
+        fails("a = 1,, b = 2", 1, 7, "expected a key (a field name), found ','");
         fails("{, a = 1}", 1, 2, "expected a key");
     }
 
@@ -1809,18 +1721,8 @@ spark.context-settings {
             ok("\"include\" = 1, foo include = 2, bar = include, include.x = 3"),
             json!({"include": {"x": 3}, "foo include": 2, "bar": "include"})
         );
-        fails(
-            "{ \"a.b\" }",
-            1,
-            9,
-            "expected '=' or ':' after key \"a.b\", found '}'",
-        );
-        fails(
-            "a..b = 1",
-            1,
-            1,
-            "invalid path \"a..b\": it has an empty element",
-        );
+        fails("{ \"a.b\" }", 1, 9, "expected '=' or ':' after key \"a.b\", found '}'");
+        fails("a..b = 1", 1, 1, "invalid path \"a..b\": it has an empty element");
         fails("x = 1\n  .a = 1", 2, 3, "empty element");
         fails("a. = 1", 1, 1, "empty element");
     }
@@ -1832,23 +1734,14 @@ spark.context-settings {
             ok("a { x = 1, y { z = 1 } }\na { y { w = 2 } }"),
             json!({"a": {"x": 1, "y": {"z": 1, "w": 2}}})
         );
-        assert_eq!(
-            ok("a { x = 1 }\na = null\na { y = 2 }"),
-            json!({"a": {"y": 2}})
-        );
+        assert_eq!(ok("a { x = 1 }\na = null\na { y = 2 }"), json!({"a": {"y": 2}}));
         assert_eq!(ok("a = 5\na.b = 1"), json!({"a": {"b": 1}}));
         assert_eq!(ok("a { b = 1 }\na = [1]"), json!({"a": [1]}));
         // The order of first definition is kept.
         let value = ok("b = 1\na = 2\nb = 3");
-        assert_eq!(
-            value.as_object().unwrap().keys().collect::<Vec<_>>(),
-            ["b", "a"]
-        );
+        assert_eq!(value.as_object().unwrap().keys().collect::<Vec<_>>(), ["b", "a"]);
         // JSON with duplicate keys follows HOCON.
-        assert_eq!(
-            ok(r#"{"a": {"x": 1}, "a": {"y": 2}}"#),
-            json!({"a": {"x": 1, "y": 2}})
-        );
+        assert_eq!(ok(r#"{"a": {"x": 1}, "a": {"y": 2}}"#), json!({"a": {"x": 1, "y": 2}}));
     }
 
     #[test]
@@ -1862,23 +1755,13 @@ spark.context-settings {
             ok("a = \"x = y, z: ${w} [1] {}\""),
             json!({"a": "x = y, z: ${w} [1] {}"})
         );
-        fails(
-            "a = \"bad \\q escape\"",
-            1,
-            10,
-            "invalid escape '\\q' in quoted string",
-        );
+        fails("a = \"bad \\q escape\"", 1, 10, "invalid escape '\\q' in quoted string");
         fails("a = \"\\u12G4\"", 1, 6, "four hexadecimal digits");
         fails("a = \"\\ud83d\"", 1, 6, "surrogate");
         fails("a = \"\\udc00\"", 1, 6, "surrogate");
         fails("a = \"tab\there\"", 1, 9, "control character U+0009");
         fails("input = \"abc", 1, 9, "unterminated quoted string");
-        fails(
-            "a = 1\nb = \"abc\nc = 2\"",
-            2,
-            5,
-            "unterminated quoted string",
-        );
+        fails("a = 1\nb = \"abc\nc = 2\"", 2, 5, "unterminated quoted string");
         fails("a = \"abc\\", 1, 5, "unterminated quoted string");
     }
 
@@ -1891,12 +1774,7 @@ spark.context-settings {
         assert_eq!(ok("a = \"\"\"x\"\"\"\""), json!({"a": "x\""}));
         assert_eq!(ok("a = \"\"\"\"\"x\"\"\"\"\""), json!({"a": "\"\"x\"\""}));
         assert_eq!(ok("a = \"\"\"\"\"\""), json!({"a": ""}));
-        let error = fails(
-            "a = 1\nb = \"\"\"never\nclosed",
-            2,
-            5,
-            "unterminated multi-line string",
-        );
+        let error = fails("a = 1\nb = \"\"\"never\nclosed", 2, 5, "unterminated multi-line string");
         assert_eq!(
             error.to_string(),
             "line 2, column 5: unterminated multi-line string: missing the closing \"\"\""
@@ -1917,10 +1795,7 @@ spark.context-settings {
             json!({"a": "yes", "b": "no", "c": "on", "d": "off", "e": "True", "f": "01",
                    "g": "1.2.3", "h": "-", "i": "truex", "j": "0x10", "k": ".5", "l": "1e400"})
         );
-        assert_eq!(
-            ok("q = \"42\", r = \"true\""),
-            json!({"q": "42", "r": "true"})
-        );
+        assert_eq!(ok("q = \"42\", r = \"true\""), json!({"q": "42", "r": "true"}));
     }
 
     #[test]
@@ -1943,17 +1818,9 @@ spark.context-settings {
             17,
             "':' is not allowed in an unquoted value",
         );
-        assert_eq!(
-            ok("url = \"http://host:9000/x\""),
-            json!({"url": "http://host:9000/x"})
-        );
+        assert_eq!(ok("url = \"http://host:9000/x\""), json!({"url": "http://host:9000/x"}));
         assert_eq!(ok("a = x//comment"), json!({"a": "x"}));
-        fails(
-            "a = b!",
-            1,
-            6,
-            "reserved character '!' is not allowed outside quotes",
-        );
+        fails("a = b!", 1, 6, "reserved character '!' is not allowed outside quotes");
         fails("a = 50%+", 1, 8, "'+' may only appear in '+='");
         fails("a = $HOME", 1, 5, "'$' may only start a substitution");
         fails("a = 1 b = 2", 1, 9, "unexpected '=' in a value");
@@ -1966,55 +1833,26 @@ spark.context-settings {
         assert_eq!(ok("timeout = 10 seconds"), json!({"timeout": "10 seconds"}));
         assert_eq!(ok("x = 1.50 true null"), json!({"x": "1.50 true null"}));
         assert_eq!(ok("x = \"a\"\"b\"c"), json!({"x": "abc"}));
-        assert_eq!(
-            ok("x = {a: 1} {b: 2} {a: 3}"),
-            json!({"x": {"a": 3, "b": 2}})
-        );
+        assert_eq!(ok("x = {a: 1} {b: 2} {a: 3}"), json!({"x": {"a": 3, "b": 2}}));
         assert_eq!(ok("x = [1] [2, 3] []"), json!({"x": [1, 2, 3]}));
         // A newline ends a value, so these are not concatenated.
-        fails(
-            "x = [1]\n[2]",
-            2,
-            1,
-            "expected a key (a field name), found '['",
-        );
-        fails(
-            "x = [1] foo",
-            1,
-            9,
-            "cannot concatenate a string with an array",
-        );
-        fails(
-            "x = {a: 1} [2]",
-            1,
-            12,
-            "cannot concatenate an array with an object",
-        );
-        fails(
-            "x = foo {a: 1}",
-            1,
-            9,
-            "cannot concatenate an object with a string",
-        );
+        fails("x = [1]\n[2]", 2, 1, "expected a key (a field name), found '['");
+        fails("x = [1] foo", 1, 9, "cannot concatenate a string with an array");
+        fails("x = {a: 1} [2]", 1, 12, "cannot concatenate an array with an object");
+        fails("x = foo {a: 1}", 1, 9, "cannot concatenate an object with a string");
     }
 
     #[test]
     fn substitutions() {
         assert_eq!(ok("a = 1\nb = ${a}"), json!({"a": 1, "b": 1}));
-        assert_eq!(
-            ok("b = ${a}\na = {x: [1]}"),
-            json!({"b": {"x": [1]}, "a": {"x": [1]}})
-        );
+        assert_eq!(ok("b = ${a}\na = {x: [1]}"), json!({"b": {"x": [1]}, "a": {"x": [1]}}));
         // A later definition wins, wherever the substitution is.
         assert_eq!(ok("a = 1\nb = ${a}\na = 2"), json!({"a": 2, "b": 2}));
         assert_eq!(
             ok("a { x = 1 }\nb = ${a}\na { y = 2 }"),
             json!({"a": {"x": 1, "y": 2}, "b": {"x": 1, "y": 2}})
         );
-        assert_eq!(
-            ok("a.b.c = 5\nd = ${a.b.c}"),
-            json!({"a": {"b": {"c": 5}}, "d": 5})
-        );
+        assert_eq!(ok("a.b.c = 5\nd = ${a.b.c}"), json!({"a": {"b": {"c": 5}}, "d": 5}));
         assert_eq!(ok("\"x.y\" = 1\nz = ${\"x.y\"}"), json!({"x.y": 1, "z": 1}));
         assert_eq!(
             ok("name = world\ngreeting = hello ${name}\"!!\""),
@@ -2026,10 +1864,7 @@ spark.context-settings {
         );
         assert_eq!(ok("x = [${a}, ${a}]\na = 1"), json!({"x": [1, 1], "a": 1}));
         assert_eq!(ok("x = ${ a }\na = 1"), json!({"x": 1, "a": 1}));
-        assert_eq!(
-            ok("a = null\nb = ${a} x"),
-            json!({"a": null, "b": "null x"})
-        );
+        assert_eq!(ok("a = null\nb = ${a} x"), json!({"a": null, "b": "null x"}));
     }
 
     #[test]
@@ -2053,9 +1888,7 @@ spark.context-settings {
             json!({"bar": {"foo": 43, "baz": 43}})
         );
         assert_eq!(
-            ok(
-                "bar : { a : ${foo.d}, b : 1 }\nbar.b = 3\nfoo : { c : ${bar.b}, d : 2 }\nfoo.d = 4"
-            ),
+            ok("bar : { a : ${foo.d}, b : 1 }\nbar.b = 3\nfoo : { c : ${bar.b}, d : 2 }\nfoo.d = 4"),
             json!({"bar": {"a": 4, "b": 3}, "foo": {"c": 3, "d": 4}})
         );
     }
@@ -2079,68 +1912,34 @@ spark.context-settings {
             json!({"home": "/home/spark", "user": "ana"})
         );
         // The document wins over the environment, even with null.
-        assert_eq!(
-            ok("HOME = /x\nh = ${HOME}"),
-            json!({"HOME": "/x", "h": "/x"})
-        );
-        assert_eq!(
-            ok("HOME = null\nh = ${HOME}"),
-            json!({"HOME": null, "h": null})
-        );
-        assert_eq!(
-            ok("PATH = ${PATH}\":/usr/bin\""),
-            json!({"PATH": "/bin:/usr/bin"})
-        );
+        assert_eq!(ok("HOME = /x\nh = ${HOME}"), json!({"HOME": "/x", "h": "/x"}));
+        assert_eq!(ok("HOME = null\nh = ${HOME}"), json!({"HOME": null, "h": null}));
+        assert_eq!(ok("PATH = ${PATH}\":/usr/bin\""), json!({"PATH": "/bin:/usr/bin"}));
         // The real parse reads the process environment; PATH is always set.
         assert!(parse("p = ${PATH}").unwrap()["p"].is_string());
     }
 
     #[test]
     fn self_references_look_at_the_earlier_value() {
-        assert_eq!(
-            ok("path = [a]\npath = ${path} [x]"),
-            json!({"path": ["a", "x"]})
-        );
-        assert_eq!(
-            ok("path = \"a:b:c\"\npath = ${path}\":d\""),
-            json!({"path": "a:b:c:d"})
-        );
+        assert_eq!(ok("path = [a]\npath = ${path} [x]"), json!({"path": ["a", "x"]}));
+        assert_eq!(ok("path = \"a:b:c\"\npath = ${path}\":d\""), json!({"path": "a:b:c:d"}));
         assert_eq!(ok("path = ${?path}\"more\""), json!({"path": "more"}));
         assert_eq!(ok("a = ${?a}foo"), json!({"a": "foo"}));
         assert_eq!(ok("foo = ${?foo}"), json!({}));
-        assert_eq!(
-            ok("a = [1]\na += 2\na += {b: 3}"),
-            json!({"a": [1, 2, {"b": 3}]})
-        );
-        assert_eq!(
-            ok("x { list += 1 }\nx { list += 2 }"),
-            json!({"x": {"list": [1, 2]}})
-        );
+        assert_eq!(ok("a = [1]\na += 2\na += {b: 3}"), json!({"a": [1, 2, {"b": 3}]}));
+        assert_eq!(ok("x { list += 1 }\nx { list += 2 }"), json!({"x": {"list": [1, 2]}}));
         assert_eq!(ok("a = 1\na = ${a} ${a}"), json!({"a": "1 1"}));
         assert_eq!(
             ok("foo { a { c = 1 } }\nfoo = ${foo.a}\nfoo { a = 2 }"),
             json!({"foo": {"c": 1, "a": 2}})
         );
         assert_eq!(ok("foo { a = 1 }\nfoo = ${foo}"), json!({"foo": {"a": 1}}));
-        assert_eq!(
-            ok("a = ${b}\nb = 1\nb = ${b} 2"),
-            json!({"a": "1 2", "b": "1 2"})
-        );
+        assert_eq!(ok("a = ${b}\nb = 1\nb = ${b} 2"), json!({"a": "1 2", "b": "1 2"}));
         // Hidden by a later non-object, a broken value is never looked at.
         assert_eq!(ok("foo = ${does-not-exist}\nfoo = 42"), json!({"foo": 42}));
         assert_eq!(ok("foo = ${foo}\nfoo = 42"), json!({"foo": 42}));
-        fails(
-            "a = 1\na += 2",
-            2,
-            1,
-            "cannot concatenate an array with a number",
-        );
-        fails(
-            "foo = ${foo}",
-            1,
-            7,
-            "could not resolve substitution ${foo}",
-        );
+        fails("a = 1\na += 2", 2, 1, "cannot concatenate an array with a number");
+        fails("foo = ${foo}", 1, 7, "could not resolve substitution ${foo}");
         // Reversed, the self-reference comes before any value, as the spec says.
         fails(
             "foo = ${foo}\nfoo { a = 1 }",
@@ -2160,10 +1959,7 @@ spark.context-settings {
         );
         assert!(error.message.contains("${?nope.x}"), "{error}");
         let error = fails("a = ${b}\nb = ${c}\nc = ${a}", 1, 5, "substitution cycle");
-        assert_eq!(
-            error.message,
-            "substitution cycle: ${b} -> ${c} -> ${a} -> ${b}"
-        );
+        assert_eq!(error.message, "substitution cycle: ${b} -> ${c} -> ${a} -> ${b}");
         let error = fails("x = ${p}\np = ${a}\na = ${b}\nb = ${a}", 4, 5, "cycle");
         assert_eq!(error.message, "substitution cycle: ${a} -> ${b} -> ${a}");
         fails("a = { b = ${a} }", 1, 11, "substitution cycle: ${a}");
@@ -2178,12 +1974,7 @@ spark.context-settings {
         fails("a = ${b", 1, 5, "unterminated substitution");
         fails("a = ${b\n}", 1, 5, "unterminated substitution");
         fails("a = ${b.}", 1, 7, "empty element");
-        fails(
-            "${a} = 1",
-            1,
-            1,
-            "expected a key (a field name), found '${'",
-        );
+        fails("${a} = 1", 1, 1, "expected a key (a field name), found '${'");
         fails(
             "o = {x: 1}\ns = str ${o}",
             2,
@@ -2200,16 +1991,8 @@ spark.context-settings {
             15,
             "expected '=' or ':' after key \"input.string 5\"",
         );
-        assert_eq!(
-            error.message,
-            "expected '=' or ':' after key \"input.string 5\""
-        );
-        fails(
-            "a {\n  b = 1\n  c\n}",
-            3,
-            4,
-            "expected '=' or ':' after key \"c\"",
-        );
+        assert_eq!(error.message, "expected '=' or ':' after key \"input.string 5\"");
+        fails("a {\n  b = 1\n  c\n}", 3, 4, "expected '=' or ':' after key \"c\"");
         fails(
             "a = 1\ninput.string , x",
             2,
@@ -2229,12 +2012,7 @@ spark.context-settings {
             "expected ']' to close the array opened at line 1, column 5",
         );
         fails("a = 1\n}", 2, 1, "unexpected '}': no object is open here");
-        fails(
-            "a = 1 ]",
-            1,
-            7,
-            "expected ',' or a newline after a field, found ']'",
-        );
+        fails("a = 1 ]", 1, 7, "expected ',' or a newline after a field, found ']'");
         fails(
             "{ a = 1 ]",
             1,
@@ -2260,18 +2038,8 @@ spark.context-settings {
             11,
             "expected nothing after the closing '}' of the root object",
         );
-        fails(
-            "[1, 2]",
-            1,
-            1,
-            "the root of a config must be an object, not an array",
-        );
-        fails(
-            "a = 1\ninclude \"other.conf\"",
-            2,
-            1,
-            "include is not supported",
-        );
+        fails("[1, 2]", 1, 1, "the root of a config must be an object, not an array");
+        fails("a = 1\ninclude \"other.conf\"", 2, 1, "include is not supported");
         fails("include required(\"x\")", 1, 1, "include is not supported");
         fails("a = `x`", 1, 5, "reserved character '`'");
     }
@@ -2288,10 +2056,7 @@ spark.context-settings {
     #[test]
     fn columns_count_characters_and_crlf_works() {
         fails("é = \"é\\x\"", 1, 7, "invalid escape");
-        assert_eq!(
-            ok("a = 1\r\nb = two words \r\n"),
-            json!({"a": 1, "b": "two words"})
-        );
+        assert_eq!(ok("a = 1\r\nb = two words \r\n"), json!({"a": 1, "b": "two words"}));
     }
 
     #[test]
@@ -2315,12 +2080,7 @@ spark.context-settings {
         let long_key = vec!["k"; 10_000].join(".");
         fails(&format!("{long_key} = 1"), 1, 1, "too long");
         let deep_keys = format!("{} = 1", vec!["a"; MAX_DEPTH].join(" { ") + " { b");
-        fails(
-            &deep_keys,
-            1,
-            1 + 4 * (MAX_DEPTH / 2),
-            "nesting is too deep",
-        );
+        fails(&deep_keys, 1, 1 + 4 * (MAX_DEPTH / 2), "nesting is too deep");
     }
 
     #[test]
@@ -2330,10 +2090,7 @@ spark.context-settings {
             text.push_str(&format!("v{i} = [${{v{}}}]\n", i - 1));
         }
         let error = parse_with_env(&text, &env).unwrap_err();
-        assert!(
-            error.message.contains("nests more than 200 levels"),
-            "{error}"
-        );
+        assert!(error.message.contains("nests more than 200 levels"), "{error}");
         // Many appends to one field are fine.
         let appends = "a += 1\n".repeat(5_000);
         assert_eq!(ok(&appends)["a"].as_array().unwrap().len(), 5_000);
@@ -2351,12 +2108,7 @@ spark.context-settings {
         for i in 1..64 {
             text.push_str(&format!("a{i} = ${{a{}}}${{a{}}}\n", i - 1, i - 1));
         }
-        assert!(
-            parse_with_env(&text, &env)
-                .unwrap_err()
-                .message
-                .contains("too large")
-        );
+        assert!(parse_with_env(&text, &env).unwrap_err().message.contains("too large"));
         let doubling = format!("a = {{}}\n{}", "a = ${a} ${a}\n".repeat(60));
         assert!(
             parse_with_env(&doubling, &env)
@@ -2414,9 +2166,7 @@ spark.context-settings {
             }
         }
         for _ in 0..2_000 {
-            let text: String = (0..next(40))
-                .map(|_| alphabet[next(alphabet.len())])
-                .collect();
+            let text: String = (0..next(40)).map(|_| alphabet[next(alphabet.len())]).collect();
             let _ = parse_with_env(&text, &env);
         }
     }

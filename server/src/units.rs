@@ -27,8 +27,9 @@ impl FromStr for ByteSize {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (number, unit) = split_number(text)
-            .ok_or_else(|| format!("'{text}' is not a size; write a whole number with an optional unit, like 512m or 2g"))?;
+        let (number, unit) = split_number(text).ok_or_else(|| {
+            format!("'{text}' is not a size; write a whole number with an optional unit, like 512m or 2g")
+        })?;
         let shift = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 0,
             "k" | "kb" | "kib" => 10,
@@ -48,7 +49,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bytes = self.0;
         for (shift, unit) in [(40, "t"), (30, "g"), (20, "m"), (10, "k")] {
-            if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
                 return write!(f, "{}{unit}", bytes >> shift);
             }
         }
@@ -65,15 +66,20 @@ impl FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (number, unit) = split_number(text)
-            .ok_or_else(|| format!("'{text}' is not a duration; write a whole number with an optional unit, like 30s or 10m"))?;
+        let (number, unit) = split_number(text).ok_or_else(|| {
+            format!("'{text}' is not a duration; write a whole number with an optional unit, like 30s or 10m")
+        })?;
         let millis_per_unit: u64 = match unit.to_ascii_lowercase().as_str() {
             "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
             "" | "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
             "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
             "h" | "hour" | "hours" => 3_600_000,
             "d" | "day" | "days" => 86_400_000,
-            _ => return Err(format!("'{text}' has an unknown time unit '{unit}'; use ms, s, m, h or d")),
+            _ => {
+                return Err(format!(
+                    "'{text}' has an unknown time unit '{unit}'; use ms, s, m, h or d"
+                ));
+            }
         };
         number
             .checked_mul(millis_per_unit)
@@ -86,7 +92,7 @@ impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
         for (per_unit, unit) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-            if millis >= per_unit && millis % per_unit == 0 {
+            if millis >= per_unit && millis.is_multiple_of(per_unit) {
                 return write!(f, "{}{unit}", millis / per_unit);
             }
         }
@@ -166,7 +172,11 @@ mod tests {
         assert_eq!(HumanDuration(Duration::from_secs(600)).to_string(), "10m");
         assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
         assert!(HumanDuration::from_str("soon").unwrap_err().contains("not a duration"));
-        assert!(HumanDuration::from_str("3 weeks").unwrap_err().contains("unknown time unit 'weeks'"));
+        assert!(
+            HumanDuration::from_str("3 weeks")
+                .unwrap_err()
+                .contains("unknown time unit 'weeks'")
+        );
     }
 
     #[test]

@@ -32,7 +32,12 @@ async fn main() {
     }
     latencies.sort();
 
-    let jobs_per_second = rate(CONCURRENT_JOBS, |api| async move { run_noop(&api, query).await }, &api).await;
+    let jobs_per_second = rate(
+        CONCURRENT_JOBS,
+        move |api| async move { run_noop(&api, query).await },
+        &api,
+    )
+    .await;
     let health_per_second = rate(
         HEALTH_REQUESTS,
         |api| async move { assert_eq!(api.get("/healthz").await.status, 200) },
@@ -41,10 +46,15 @@ async fn main() {
     .await;
 
     println!("jobserver benchmark: trivial job (test-jobs `noop`) on a warm context, results in Postgres");
-    println!("  sync latency, {SEQUENTIAL} sequential jobs: p50 {:.2} ms, p99 {:.2} ms",
-        millis(percentile(&latencies, 50)), millis(percentile(&latencies, 99)));
+    println!(
+        "  sync latency, {SEQUENTIAL} sequential jobs: p50 {:.2} ms, p99 {:.2} ms",
+        millis(percentile(&latencies, 50)),
+        millis(percentile(&latencies, 99))
+    );
     println!("  sync jobs/s, {CONCURRENCY} concurrent clients, {CONCURRENT_JOBS} jobs: {jobs_per_second:.0}");
-    println!("  /healthz requests/s, {CONCURRENCY} concurrent clients, {HEALTH_REQUESTS} requests: {health_per_second:.0}");
+    println!(
+        "  /healthz requests/s, {CONCURRENCY} concurrent clients, {HEALTH_REQUESTS} requests: {health_per_second:.0}"
+    );
 }
 
 async fn run_noop(api: &Api, query: &str) {

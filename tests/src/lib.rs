@@ -123,8 +123,16 @@ pub fn components() -> &'static Components {
         let status = Command::new(cargo)
             .current_dir(&workspace)
             .args([
-                "build", "--release", "--target", "wasm32-wasip2",
-                "-p", "word-count", "-p", "word-cache", "-p", "test-jobs",
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "word-count",
+                "-p",
+                "word-cache",
+                "-p",
+                "test-jobs",
             ])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -230,10 +238,10 @@ impl TestServer {
         std::thread::spawn(move || {
             let mut sender = Some(address_sender);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    if let Some(sender) = sender.take() {
-                        let _ = sender.send(rest.trim().to_string());
-                    }
+                if let Some(rest) = line.split("listening on http://").nth(1)
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(rest.trim().to_string());
                 }
                 let mut log = log.lock().unwrap();
                 log.push_str(&line);
@@ -328,7 +336,10 @@ fn server_binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
     profile_dir.join("jobserver-under-test")
 }
 
@@ -379,7 +390,15 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
-        Reply::from(self.http.post(self.url(path)).body(body).send().await.expect("POST failed")).await
+        Reply::from(
+            self.http
+                .post(self.url(path))
+                .body(body)
+                .send()
+                .await
+                .expect("POST failed"),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
@@ -413,7 +432,10 @@ impl Api {
             if matches!(reply.body["status"].as_str(), Some("FINISHED" | "ERROR" | "KILLED")) {
                 return reply.body;
             }
-            assert!(started.elapsed() < timeout, "job {job_id} did not end within {timeout:?}: {reply:?}");
+            assert!(
+                started.elapsed() < timeout,
+                "job {job_id} did not end within {timeout:?}: {reply:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -426,7 +448,10 @@ impl Api {
             if check(&reply.body) {
                 return reply.body;
             }
-            assert!(started.elapsed() < timeout, "job {job_id} never got there within {timeout:?}: {reply:?}");
+            assert!(
+                started.elapsed() < timeout,
+                "job {job_id} never got there within {timeout:?}: {reply:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

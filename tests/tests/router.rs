@@ -20,12 +20,26 @@ async fn state() -> (AppState, tempfile::TempDir) {
     let store = Store::connect(&fresh_database().await, 5).await.unwrap();
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(cache.path().to_owned()).unwrap();
-    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone()).await.unwrap();
-    (AppState { scheduler, store, runtime, settings }, cache)
+    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone())
+        .await
+        .unwrap();
+    (
+        AppState {
+            scheduler,
+            store,
+            runtime,
+            settings,
+        },
+        cache,
+    )
 }
 
 async fn call(state: &AppState, method: &str, uri: &str, body: &'static str) -> (StatusCode, Value) {
-    let request = Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap();
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::from(body))
+        .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -37,14 +51,39 @@ async fn errors_have_one_json_shape() {
     let (state, _cache) = state().await;
     let cases = [
         ("GET", "/nowhere", StatusCode::NOT_FOUND, "no such path: /nowhere"),
-        ("PATCH", "/jobs", StatusCode::METHOD_NOT_ALLOWED, "PATCH is not allowed on /jobs"),
+        (
+            "PATCH",
+            "/jobs",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PATCH is not allowed on /jobs",
+        ),
         ("GET", "/jobs/xyz", StatusCode::BAD_REQUEST, "'xyz' is not a job id"),
-        ("GET", "/jobs?limit=-1", StatusCode::BAD_REQUEST, "'limit' must be from 1 to 1000"),
+        (
+            "GET",
+            "/jobs?limit=-1",
+            StatusCode::BAD_REQUEST,
+            "'limit' must be from 1 to 1000",
+        ),
         ("POST", "/jobs", StatusCode::BAD_REQUEST, "'appName' is required"),
-        ("POST", "/jobs?appName=x&sync=perhaps", StatusCode::BAD_REQUEST, "query parameter 'sync'"),
+        (
+            "POST",
+            "/jobs?appName=x&sync=perhaps",
+            StatusCode::BAD_REQUEST,
+            "query parameter 'sync'",
+        ),
         ("POST", "/jobs?appName=x", StatusCode::NOT_FOUND, "no app named 'x'"),
-        ("POST", "/contexts/1x", StatusCode::BAD_REQUEST, "not a valid context name"),
-        ("DELETE", "/contexts/none", StatusCode::NOT_FOUND, "no context named 'none'"),
+        (
+            "POST",
+            "/contexts/1x",
+            StatusCode::BAD_REQUEST,
+            "not a valid context name",
+        ),
+        (
+            "DELETE",
+            "/contexts/none",
+            StatusCode::NOT_FOUND,
+            "no context named 'none'",
+        ),
         ("POST", "/binaries/app", StatusCode::BAD_REQUEST, "the upload is empty"),
         ("DELETE", "/jars/none", StatusCode::NOT_FOUND, "no app named 'none'"),
     ];
@@ -52,7 +91,10 @@ async fn errors_have_one_json_shape() {
         let (status, body) = call(&state, method, uri, "").await;
         assert_eq!(status, code, "{method} {uri}: {body}");
         assert_eq!(body["status"], "ERROR", "{method} {uri}: {body}");
-        assert!(body["result"].as_str().unwrap().contains(message), "{method} {uri}: {body}");
+        assert!(
+            body["result"].as_str().unwrap().contains(message),
+            "{method} {uri}: {body}"
+        );
     }
 }
 
@@ -67,7 +109,10 @@ async fn contexts_round_trip_through_the_router() {
     assert_eq!(body["runningJobs"], json!([]));
     let (status, body) = call(&state, "POST", "/contexts/c1", "").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(call(&state, "GET", "/healthz", "").await, (StatusCode::OK, json!({"status": "OK"})));
+    assert_eq!(
+        call(&state, "GET", "/healthz", "").await,
+        (StatusCode::OK, json!({"status": "OK"}))
+    );
 }
 
 #[test]

@@ -12,8 +12,7 @@ pub struct Noop;
 
 impl Job for Noop {
     const NAME: &'static str = "noop";
-    const DESCRIPTION: &'static str =
-        "Returns {\"ok\": true} and nothing else, to measure the server's cost per job";
+    const DESCRIPTION: &'static str = "Returns {\"ok\": true} and nothing else, to measure the server's cost per job";
 
     fn run(_: &Config) -> Result<Value, JobError> {
         Ok(json!({"ok": true}))
@@ -24,8 +23,7 @@ pub struct Spin;
 
 impl Job for Spin {
     const NAME: &'static str = "spin";
-    const DESCRIPTION: &'static str =
-        "Loops forever without calling the host, so only a deadline can stop it";
+    const DESCRIPTION: &'static str = "Loops forever without calling the host, so only a deadline can stop it";
 
     fn run(_: &Config) -> Result<Value, JobError> {
         let mut n: u64 = 0;
@@ -75,8 +73,7 @@ pub struct Fail;
 
 impl Job for Fail {
     const NAME: &'static str = "fail";
-    const DESCRIPTION: &'static str =
-        "Returns an error with `message` (default \"failed on purpose\")";
+    const DESCRIPTION: &'static str = "Returns an error with `message` (default \"failed on purpose\")";
 
     fn run(config: &Config) -> Result<Value, JobError> {
         let message: String = config.get_or("message", "failed on purpose".to_owned())?;
@@ -182,8 +179,7 @@ pub struct Echo;
 
 impl Job for Echo {
     const NAME: &'static str = "echo";
-    const DESCRIPTION: &'static str =
-        "Returns its config unchanged, to check how request bodies reach jobs";
+    const DESCRIPTION: &'static str = "Returns its config unchanged, to check how request bodies reach jobs";
 
     fn run(config: &Config) -> Result<Value, JobError> {
         Ok(config.raw().clone())
@@ -283,35 +279,17 @@ mod tests {
         );
         let good = config(json!({"name": "x", "count": 2}));
         assert_eq!(ValidateStrict::validate(&good), Ok(()));
-        assert_eq!(
-            ValidateStrict::run(&good),
-            Ok(json!({"name": "x", "count": 2}))
-        );
+        assert_eq!(ValidateStrict::run(&good), Ok(json!({"name": "x", "count": 2})));
     }
 
     #[test]
     fn small_jobs() {
         assert_eq!(Noop::run(&config(json!({}))), Ok(json!({"ok": true})));
-        assert_eq!(
-            Fail::run(&config(json!({}))),
-            Err(JobError::new("failed on purpose"))
-        );
-        assert_eq!(
-            BigResult::run(&config(json!({"size": 3}))),
-            Ok(json!("xxx"))
-        );
-        assert_eq!(
-            Alloc::run(&config(json!({"mib": 2}))),
-            Ok(json!({"allocated_mib": 2}))
-        );
-        assert_eq!(
-            Sleep::run(&config(json!({"ms": 1}))),
-            Ok(json!({"slept_ms": 1}))
-        );
-        assert_eq!(
-            Chatty::run(&config(json!({"lines": 1}))),
-            Ok(json!({"lines": 1}))
-        );
+        assert_eq!(Fail::run(&config(json!({}))), Err(JobError::new("failed on purpose")));
+        assert_eq!(BigResult::run(&config(json!({"size": 3}))), Ok(json!("xxx")));
+        assert_eq!(Alloc::run(&config(json!({"mib": 2}))), Ok(json!({"allocated_mib": 2})));
+        assert_eq!(Sleep::run(&config(json!({"ms": 1}))), Ok(json!({"slept_ms": 1})));
+        assert_eq!(Chatty::run(&config(json!({"lines": 1}))), Ok(json!({"lines": 1})));
         let echoed = json!({"b": 1, "a": {"c": [null, "x"]}});
         assert_eq!(Echo::run(&config(echoed.clone())), Ok(echoed));
     }
@@ -334,10 +312,7 @@ mod tests {
             Ok(json!({"found": true, "value": [1, "x"]}))
         );
         assert_eq!(run(json!({"op": "list"})), Ok(json!({"names": ["n"]})));
-        assert_eq!(
-            run(json!({"op": "delete", "name": "n"})),
-            Ok(json!({"deleted": true}))
-        );
+        assert_eq!(run(json!({"op": "delete", "name": "n"})), Ok(json!({"deleted": true})));
         assert_eq!(
             run(json!({"op": "get", "name": "n"})),
             Ok(json!({"found": false, "value": null}))
@@ -348,10 +323,7 @@ mod tests {
     fn objects_validation() {
         let validate = |value: Value| Objects::validate(&config(value));
         assert_eq!(validate(json!({"op": "list"})), Ok(()));
-        assert_eq!(
-            validate(json!({"op": "put", "name": "n", "value": null})),
-            Ok(())
-        );
+        assert_eq!(validate(json!({"op": "put", "name": "n", "value": null})), Ok(()));
         assert_eq!(
             validate(json!({"op": "put"})),
             Err(vec![
@@ -361,9 +333,6 @@ mod tests {
         );
         let unknown = validate(json!({"op": "frob"})).unwrap_err();
         assert_eq!(unknown[0].path, "op");
-        assert!(
-            unknown[0].message.contains("expected one of"),
-            "{unknown:?}"
-        );
+        assert!(unknown[0].message.contains("expected one of"), "{unknown:?}");
     }
 }

@@ -102,10 +102,7 @@ mod tests {
     fn store_adds_up_and_lookup_reads() {
         let text = |s: &str| config(json!({"input": {"string": s}}));
         assert_eq!(Store::run(&text("a b a")), Ok(json!({"a": 2, "b": 1})));
-        assert_eq!(
-            Store::run(&text("b c")),
-            Ok(json!({"a": 2, "b": 2, "c": 1}))
-        );
+        assert_eq!(Store::run(&text("b c")), Ok(json!({"a": 2, "b": 2, "c": 1})));
         assert_eq!(
             Lookup::run(&config(json!({"word": "b"}))),
             Ok(json!({"word": "b", "count": 2}))
@@ -115,10 +112,7 @@ mod tests {
             Ok(json!({"word": "zzz", "count": 0}))
         );
         assert_eq!(Clear::run(&config(json!({}))), Ok(json!({"deleted": true})));
-        assert_eq!(
-            Clear::run(&config(json!({}))),
-            Ok(json!({"deleted": false}))
-        );
+        assert_eq!(Clear::run(&config(json!({}))), Ok(json!({"deleted": false})));
     }
 
     #[test]

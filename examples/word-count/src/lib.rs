@@ -42,10 +42,7 @@ mod tests {
     #[test]
     fn counts_words() {
         let config = Config::new(json!({"input": {"string": "a b c a b see"}}));
-        assert_eq!(
-            WordCount::run(&config),
-            Ok(json!({"a": 2, "b": 2, "c": 1, "see": 1}))
-        );
+        assert_eq!(WordCount::run(&config), Ok(json!({"a": 2, "b": 2, "c": 1, "see": 1})));
     }
 
     #[test]

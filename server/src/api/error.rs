@@ -19,7 +19,10 @@ pub enum ApiError {
     ValidationFailed(Vec<ProblemBody>),
     NotFound(String),
     /// Refused because jobs use the thing; their ids go with the message.
-    InUse { message: String, job_ids: Vec<Uuid> },
+    InUse {
+        message: String,
+        job_ids: Vec<Uuid>,
+    },
     Conflict(String),
     MethodNotAllowed(String),
     PayloadTooLarge(String),

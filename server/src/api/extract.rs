@@ -43,7 +43,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        Ok(QueryPairs(
+            form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        ))
     }
 }
 
@@ -55,7 +57,9 @@ pub async fn read_body(body: Body, limit: u64, what: &str) -> Result<Vec<u8>, Ap
             "the {what} is larger than this server's limit of {} bytes",
             limit
         ))),
-        Err(error) => Err(ApiError::BadRequest(format!("could not read the request body: {error}"))),
+        Err(error) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {error}"
+        ))),
     }
 }
 
@@ -69,10 +73,10 @@ pub fn parse_config(body: &[u8], what: &str) -> Result<serde_json::Map<String, V
     }
     // Most clients send JSON: serde_json reads it many times faster than the
     // HOCON parser, and HOCON would read it to the same value.
-    if text.trim_start().starts_with('{') {
-        if let Ok(Value::Object(map)) = serde_json::from_str(text) {
-            return Ok(map);
-        }
+    if text.trim_start().starts_with('{')
+        && let Ok(Value::Object(map)) = serde_json::from_str(text)
+    {
+        return Ok(map);
     }
     match hocon::parse(text) {
         Ok(Value::Object(map)) => Ok(map),
@@ -91,7 +95,9 @@ pub const MAX_APP_NAME_LEN: usize = 100;
 pub fn check_app_name(name: &str) -> Result<(), ApiError> {
     let valid = !name.is_empty()
         && name.len() <= MAX_APP_NAME_LEN
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if valid {
         Ok(())
     } else {

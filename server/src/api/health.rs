@@ -17,7 +17,12 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthB
         Ok(()) => (StatusCode::OK, Json(HealthBody { status: "OK".into() })),
         Err(error) => {
             tracing::warn!(%error, "health check: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(HealthBody { status: "UNAVAILABLE".into() }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(HealthBody {
+                    status: "UNAVAILABLE".into(),
+                }),
+            )
         }
     }
 }

@@ -174,11 +174,7 @@ pub async fn job_config(State(state): State<AppState>, Path(id): Path<String>) -
         (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn job_logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<JobLogsBody>> {
     let id = parse_job_id(&id)?;
-    let lines = state
-        .store
-        .job_logs(id)
-        .await?
-        .ok_or(SchedulerError::JobNotFound(id))?;
+    let lines = state.store.job_logs(id).await?.ok_or(SchedulerError::JobNotFound(id))?;
     Ok(Json(JobLogsBody {
         job_id: id,
         logs: lines.into_iter().map(LogLineBody::from).collect(),

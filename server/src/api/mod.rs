@@ -57,9 +57,17 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(binaries::list_jars))
         .routes(routes!(binaries::upload_jar, binaries::delete_jar))
         .routes(routes!(binaries::list_binaries))
-        .routes(routes!(binaries::get_binary, binaries::upload_binary, binaries::delete_binary))
+        .routes(routes!(
+            binaries::get_binary,
+            binaries::upload_binary,
+            binaries::delete_binary
+        ))
         .routes(routes!(contexts::list_contexts))
-        .routes(routes!(contexts::get_context, contexts::create_context, contexts::delete_context))
+        .routes(routes!(
+            contexts::get_context,
+            contexts::create_context,
+            contexts::delete_context
+        ))
         .routes(routes!(jobs::list_jobs, jobs::submit_job))
         .routes(routes!(jobs::get_job, jobs::kill_job))
         .routes(routes!(jobs::job_config))

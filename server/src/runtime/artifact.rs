@@ -206,9 +206,18 @@ mod tests {
         assert!(matches!(classify(b"\0asm\x0d"), Err(ArtifactError::Truncated(_))));
         assert!(matches!(classify(b"\0asm\x0d\0\x01\0"), Ok(ArtifactKind::Wasm)));
         // A custom section (id 0) of 3 bytes, whole and then cut short.
-        assert!(matches!(classify(b"\0asm\x0d\0\x01\0\0\x03abc"), Ok(ArtifactKind::Wasm)));
-        assert!(matches!(classify(b"\0asm\x0d\0\x01\0\0\x03ab"), Err(ArtifactError::Truncated(_))));
-        assert!(matches!(classify(b"\0asm\x0d\0\x01\0\0\x83"), Err(ArtifactError::Truncated(_))));
+        assert!(matches!(
+            classify(b"\0asm\x0d\0\x01\0\0\x03abc"),
+            Ok(ArtifactKind::Wasm)
+        ));
+        assert!(matches!(
+            classify(b"\0asm\x0d\0\x01\0\0\x03ab"),
+            Err(ArtifactError::Truncated(_))
+        ));
+        assert!(matches!(
+            classify(b"\0asm\x0d\0\x01\0\0\x83"),
+            Err(ArtifactError::Truncated(_))
+        ));
     }
 
     #[test]
@@ -218,8 +227,14 @@ mod tests {
             description: String::new(),
         };
         assert!(matches!(check_entries(&[]), Err(ArtifactError::NoEntries)));
-        assert!(matches!(check_entries(&[entry("a"), entry("a")]), Err(ArtifactError::DuplicateEntry(_))));
-        assert!(matches!(check_entries(&[entry("a b")]), Err(ArtifactError::BadEntryName(_))));
+        assert!(matches!(
+            check_entries(&[entry("a"), entry("a")]),
+            Err(ArtifactError::DuplicateEntry(_))
+        ));
+        assert!(matches!(
+            check_entries(&[entry("a b")]),
+            Err(ArtifactError::BadEntryName(_))
+        ));
         assert!(check_entries(&[entry("a"), entry("b")]).is_ok());
     }
 }

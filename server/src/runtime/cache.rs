@@ -49,12 +49,7 @@ impl ComponentCache {
 
     /// A component compiled by an earlier run, if the disk cache has it and it
     /// suits this engine; a stale or damaged file is removed.
-    pub fn load_from_disk(
-        &self,
-        engine: &Engine,
-        linker: &Linker<HostState>,
-        hash: &str,
-    ) -> Option<Arc<CompiledJob>> {
+    pub fn load_from_disk(&self, engine: &Engine, linker: &Linker<HostState>, hash: &str) -> Option<Arc<CompiledJob>> {
         let path = self.path(hash);
         if !path.exists() {
             return None;

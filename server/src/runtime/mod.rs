@@ -39,6 +39,19 @@ pub struct RunLimits {
     pub log_max_bytes: u64,
 }
 
+/// One run of an entry, and what it may reach.
+pub struct JobRun<'a> {
+    pub compiled: &'a CompiledJob,
+    pub entry: &'a str,
+    /// The config as JSON text.
+    pub config: &'a str,
+    pub limits: RunLimits,
+    /// Where its logs and progress go.
+    pub journal: Arc<Journal>,
+    /// Its context's named objects.
+    pub objects: Arc<dyn ObjectSpace>,
+}
+
 /// A compiled component, ready to instantiate.
 pub struct CompiledJob {
     pub hash: String,
@@ -147,7 +160,10 @@ impl Runtime {
             let component = wasmtime::component::Component::new(&engine, &bytes).map_err(artifact::compile_error)?;
             let pre = linker.instantiate_pre(&component).map_err(artifact::link_error)?;
             let pre = JobComponentPre::new(pre).map_err(artifact::world_error)?;
-            let compiled = Arc::new(CompiledJob { hash: hash.clone(), pre });
+            let compiled = Arc::new(CompiledJob {
+                hash: hash.clone(),
+                pre,
+            });
             cache.store(&hash, &component, compiled.clone());
             Ok(compiled)
         })
@@ -162,7 +178,9 @@ impl Runtime {
         };
         let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
         let call = async {
-            let (mut store, instance) = self.instantiate(compiled, &limits, journal.clone(), no_objects()).await?;
+            let (mut store, instance) = self
+                .instantiate(compiled, &limits, journal.clone(), no_objects())
+                .await?;
             instance.jobserver_job_job().call_entries(&mut store).await
         };
         match self.bounded(call, &limits, &journal, &CancellationToken::new()).await {
@@ -188,7 +206,12 @@ impl Runtime {
             message,
         };
         let from_disk = {
-            let (cache, engine, linker, hash) = (self.cache.clone(), self.engine.clone(), self.linker.clone(), hash.to_string());
+            let (cache, engine, linker, hash) = (
+                self.cache.clone(),
+                self.engine.clone(),
+                self.linker.clone(),
+                hash.to_string(),
+            );
             tokio::task::spawn_blocking(move || cache.load_from_disk(&engine, &linker, &hash))
                 .await
                 .map_err(|error| load_error(error.to_string()))?
@@ -222,8 +245,13 @@ impl Runtime {
         };
         let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
         let call = async {
-            let (mut store, instance) = self.instantiate(compiled, &limits, journal.clone(), no_objects()).await?;
-            instance.jobserver_job_job().call_validate(&mut store, entry, config).await
+            let (mut store, instance) = self
+                .instantiate(compiled, &limits, journal.clone(), no_objects())
+                .await?;
+            instance
+                .jobserver_job_job()
+                .call_validate(&mut store, entry, config)
+                .await
         };
         match self.bounded(call, &limits, &journal, &CancellationToken::new()).await {
             Ok(Ok(())) => Ok(Vec::new()),
@@ -233,16 +261,15 @@ impl Runtime {
     }
 
     /// Runs the entry to its end, its time limit, or `cancel`.
-    pub async fn run(
-        &self,
-        compiled: &CompiledJob,
-        entry: &str,
-        config: &str,
-        limits: RunLimits,
-        journal: Arc<Journal>,
-        objects: Arc<dyn ObjectSpace>,
-        cancel: &CancellationToken,
-    ) -> RunOutcome {
+    pub async fn run(&self, job: JobRun<'_>, cancel: &CancellationToken) -> RunOutcome {
+        let JobRun {
+            compiled,
+            entry,
+            config,
+            limits,
+            journal,
+            objects,
+        } = job;
         let call = async {
             let (mut store, instance) = self.instantiate(compiled, &limits, journal.clone(), objects).await?;
             instance.jobserver_job_job().call_run(&mut store, entry, config).await
@@ -381,9 +408,13 @@ mod tests {
     #[test]
     fn results_are_checked_for_size_and_json() {
         assert!(matches!(check_result("{\"a\":1}".into(), 100), RunOutcome::Finished(_)));
-        let RunOutcome::Failed(failure) = check_result("\"0123456789\"".into(), 5) else { panic!() };
+        let RunOutcome::Failed(failure) = check_result("\"0123456789\"".into(), 5) else {
+            panic!()
+        };
         assert_eq!(failure.class, "ResultTooLarge");
-        let RunOutcome::Failed(failure) = check_result("{nope".into(), 100) else { panic!() };
+        let RunOutcome::Failed(failure) = check_result("{nope".into(), 100) else {
+            panic!()
+        };
         assert_eq!(failure.class, "InvalidResult");
     }
 }

@@ -63,7 +63,11 @@ impl ContextSettings {
             let text = match &value {
                 Value::String(text) => text.clone(),
                 Value::Number(number) => number.to_string(),
-                other => return Err(format!("context setting '{key}' must be a number or a string, not {other}")),
+                other => {
+                    return Err(format!(
+                        "context setting '{key}' must be a number or a string, not {other}"
+                    ));
+                }
             };
             match key.as_str() {
                 "num-cpu-cores" => {
@@ -76,7 +80,9 @@ impl ContextSettings {
                     let size: ByteSize = text.parse().map_err(|error| format!("memory-per-node: {error}"))?;
                     let max = settings.limits.max_job_memory;
                     if size < MIN_MEMORY || size > max {
-                        return Err(format!("memory-per-node must be between {MIN_MEMORY} and {max}, not {text}"));
+                        return Err(format!(
+                            "memory-per-node must be between {MIN_MEMORY} and {max}, not {text}"
+                        ));
                     }
                     context.memory_per_node = size;
                 }
@@ -102,7 +108,9 @@ impl ContextSettings {
 fn parse_count(key: &str, text: &str, min: u32, max: u32) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(count) if (min..=max).contains(&count) => Ok(count),
-        _ => Err(format!("{key} must be a whole number from {min} to {max}, not '{text}'")),
+        _ => Err(format!(
+            "{key} must be a whole number from {min} to {max}, not '{text}'"
+        )),
     }
 }
 
@@ -119,7 +127,10 @@ mod tests {
     fn names_start_with_a_letter() {
         assert!(check_name("video-ctx_2").is_ok());
         for bad in ["", "2ctx", "-ctx", "a b", "ctx/1", "ctx.1", "é"] {
-            assert!(check_name(bad).unwrap_err().contains("not a valid context name"), "{bad}");
+            assert!(
+                check_name(bad).unwrap_err().contains("not a valid context name"),
+                "{bad}"
+            );
         }
         assert!(check_name(&"a".repeat(101)).unwrap_err().contains("at most 100"));
     }
@@ -141,7 +152,10 @@ mod tests {
         assert_eq!(context.memory_per_node, ByteSize::mib(512));
         assert_eq!(context.job_timeout, Duration::from_secs(30));
         assert_eq!(context.max_queued_jobs, 5);
-        assert_eq!(ContextSettings::from_pairs(vec![], &settings).unwrap(), ContextSettings::defaults(&settings));
+        assert_eq!(
+            ContextSettings::from_pairs(vec![], &settings).unwrap(),
+            ContextSettings::defaults(&settings)
+        );
     }
 
     #[test]
@@ -152,7 +166,9 @@ mod tests {
         assert!(error(&[("num-cpu-cores", json!("two"))]).contains("not 'two'"));
         assert!(error(&[("memory-per-node", json!("lots"))]).contains("memory-per-node: 'lots' is not a size"));
         assert!(error(&[("memory-per-node", json!("64g"))]).contains("between 1m and 4g"));
-        assert!(error(&[("spark.executor.cores", json!("2"))]).contains("unknown context setting 'spark.executor.cores'"));
+        assert!(
+            error(&[("spark.executor.cores", json!("2"))]).contains("unknown context setting 'spark.executor.cores'")
+        );
         assert!(error(&[("num-cpu-cores", json!([1]))]).contains("must be a number or a string"));
     }
 }

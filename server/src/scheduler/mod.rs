@@ -10,7 +10,7 @@ pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_nam
 pub use pool::PoolSnapshot;
 
 use crate::config::Settings;
-use crate::runtime::{CompiledJob, Journal, JobFailure, Problem, RunLimits, RunOutcome, Runtime, RuntimeError};
+use crate::runtime::{CompiledJob, JobFailure, JobRun, Journal, Problem, RunLimits, RunOutcome, Runtime, RuntimeError};
 use crate::store::{ContextRow, EntryRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use objects::ContextObjects;
@@ -46,7 +46,11 @@ pub enum SchedulerError {
     #[error("app '{app}' has no version {version}")]
     VersionNotFound { app: String, version: i32 },
     #[error("app '{app}' has no entry '{entry}'; its entries are: {}", available.join(", "))]
-    EntryNotFound { app: String, entry: String, available: Vec<String> },
+    EntryNotFound {
+        app: String,
+        entry: String,
+        available: Vec<String>,
+    },
     #[error("app '{app}' has several entries, so classPath is required; its entries are: {}", available.join(", "))]
     EntryRequired { app: String, available: Vec<String> },
     #[error("no context named '{0}'")]
@@ -60,7 +64,11 @@ pub enum SchedulerError {
     #[error("the job's validate failed: {}", .0.message)]
     ValidateCrashed(JobFailure),
     #[error("context '{context}' has no free slot: {running} jobs running and {queued} waiting, its queue is full")]
-    NoSlots { context: String, running: usize, queued: usize },
+    NoSlots {
+        context: String,
+        running: usize,
+        queued: usize,
+    },
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("no job with id {0}")]
@@ -180,7 +188,10 @@ impl Scheduler {
             scheduler.contexts().insert(
                 row.name.clone(),
                 LiveContext {
-                    pool: Arc::new(Pool::new(settings.num_cpu_cores as usize, settings.max_queued_jobs as usize)),
+                    pool: Arc::new(Pool::new(
+                        settings.num_cpu_cores as usize,
+                        settings.max_queued_jobs as usize,
+                    )),
                     settings,
                     created_at: row.created_at,
                 },
@@ -220,7 +231,9 @@ impl Scheduler {
         let (context, adhoc, pool, limits) = match &submission.context {
             Some(name) => {
                 let contexts = self.contexts();
-                let live = contexts.get(name).ok_or_else(|| SchedulerError::ContextNotFound(name.clone()))?;
+                let live = contexts
+                    .get(name)
+                    .ok_or_else(|| SchedulerError::ContextNotFound(name.clone()))?;
                 let limits = self.limits(live.settings.memory_per_node.0, live.settings.job_timeout);
                 (name.clone(), false, live.pool.clone(), limits)
             }
@@ -377,7 +390,10 @@ impl Scheduler {
             .await?
             .ok_or_else(|| SchedulerError::ContextExists(name.to_string()))?;
         let live = LiveContext {
-            pool: Arc::new(Pool::new(settings.num_cpu_cores as usize, settings.max_queued_jobs as usize)),
+            pool: Arc::new(Pool::new(
+                settings.num_cpu_cores as usize,
+                settings.max_queued_jobs as usize,
+            )),
             settings,
             created_at: row.created_at,
         };
@@ -429,7 +445,9 @@ impl Scheduler {
         }
         let running: Vec<Uuid> = pools.iter().flat_map(|pool| pool.snapshot().running).collect();
         for id in running {
-            self.kill(id, "the server shut down while the job was running").await.ok();
+            self.kill(id, "the server shut down while the job was running")
+                .await
+                .ok();
         }
         inner.tasks.close();
         inner.tasks.wait().await;
@@ -438,7 +456,9 @@ impl Scheduler {
     /// Deletes jobs that ended longer ago than the retention period.
     pub async fn purge(&self) -> SchedulerResult<u64> {
         let retention = chrono::Duration::from_std(self.inner.settings.job_retention).unwrap_or(chrono::Duration::MAX);
-        let before = Utc::now().checked_sub_signed(retention).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let before = Utc::now()
+            .checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         Ok(self.inner.store.purge_ended_jobs(before).await?)
     }
 
@@ -487,15 +507,20 @@ impl Scheduler {
             self.contexts().get(&job.context).map(|live| live.pool.clone())
         };
         let Some(pool) = pool else {
-            self.end_unstarted(job.id, status::ERROR, "its context no longer exists").await;
+            self.end_unstarted(job.id, status::ERROR, "its context no longer exists")
+                .await;
             return;
         };
         let compiled = match self.load(&job.blob_hash).await {
             Ok(compiled) => compiled,
             Err(error) => {
                 tracing::error!(job = %job.id, %error, "cannot queue a job again");
-                self.end_unstarted(job.id, status::ERROR, &format!("its component could not be loaded: {error}"))
-                    .await;
+                self.end_unstarted(
+                    job.id,
+                    status::ERROR,
+                    &format!("its component could not be loaded: {error}"),
+                )
+                .await;
                 return;
             }
         };
@@ -539,7 +564,14 @@ impl Scheduler {
             status: final_status,
             ended_at: Utc::now(),
             result: None,
-            error_class: Some(if final_status == status::KILLED { "Killed" } else { "NotRun" }.to_string()),
+            error_class: Some(
+                if final_status == status::KILLED {
+                    "Killed"
+                } else {
+                    "NotRun"
+                }
+                .to_string(),
+            ),
             error_message: Some(message.to_string()),
         };
         self.record_end(id, &end).await;
@@ -589,10 +621,8 @@ impl Scheduler {
         let Some((cancel, kill_reason)) = live else {
             return;
         };
-        if was_queued {
-            if let Err(error) = inner.store.mark_running(id, Utc::now()).await {
-                tracing::error!(job = %id, %error, "could not record that a job started");
-            }
+        if was_queued && let Err(error) = inner.store.mark_running(id, Utc::now()).await {
+            tracing::error!(job = %id, %error, "could not record that a job started");
         }
         let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
         let objects = Arc::new(ContextObjects {
@@ -600,11 +630,21 @@ impl Scheduler {
             context: spec.context.clone(),
         });
         let flushing = CancellationToken::new();
-        let flusher = tokio::spawn(flush_journal(inner.store.clone(), id, journal.clone(), flushing.clone()));
-        let outcome = inner
-            .runtime
-            .run(&spec.compiled, &spec.class_path, &spec.config, spec.limits, journal, objects, &cancel)
-            .await;
+        let flusher = tokio::spawn(flush_journal(
+            inner.store.clone(),
+            id,
+            journal.clone(),
+            flushing.clone(),
+        ));
+        let run = JobRun {
+            compiled: &spec.compiled,
+            entry: &spec.class_path,
+            config: &spec.config,
+            limits: spec.limits,
+            journal,
+            objects,
+        };
+        let outcome = inner.runtime.run(run, &cancel).await;
         flushing.cancel();
         if let Err(error) = flusher.await {
             tracing::error!(job = %id, %error, "the journal flusher of a job failed");
@@ -633,10 +673,10 @@ impl Scheduler {
             },
         };
         self.record_end(id, &end).await;
-        if spec.adhoc {
-            if let Err(error) = inner.store.delete_objects_of(&spec.context).await {
-                tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");
-            }
+        if spec.adhoc
+            && let Err(error) = inner.store.delete_objects_of(&spec.context).await
+        {
+            tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");
         }
         tracing::info!(job = %id, status = end.status, "job ended");
         self.unregister(id, end.status);
@@ -661,10 +701,10 @@ async fn flush_journal(store: Store, id: Uuid, journal: Arc<Journal>, done: Canc
             () = tokio::time::sleep(JOURNAL_FLUSH_INTERVAL) => false,
         };
         let batch = journal.drain();
-        if let Some((fraction, message)) = &batch.progress {
-            if let Err(error) = store.update_progress(id, *fraction, message.as_deref()).await {
-                tracing::warn!(job = %id, %error, "could not record a job's progress");
-            }
+        if let Some((fraction, message)) = &batch.progress
+            && let Err(error) = store.update_progress(id, *fraction, message.as_deref()).await
+        {
+            tracing::warn!(job = %id, %error, "could not record a job's progress");
         }
         if !batch.lines.is_empty() {
             let lines: Vec<_> = batch
@@ -674,7 +714,9 @@ async fn flush_journal(store: Store, id: Uuid, journal: Arc<Journal>, done: Canc
                 .collect();
             match store.append_logs(id, next_seq, &lines).await {
                 Ok(()) => next_seq += lines.len() as i32,
-                Err(error) => tracing::warn!(job = %id, %error, lines = lines.len(), "could not record a job's log lines"),
+                Err(error) => {
+                    tracing::warn!(job = %id, %error, lines = lines.len(), "could not record a job's log lines")
+                }
             }
         }
         if finished {
@@ -734,7 +776,10 @@ mod tests {
         assert_eq!(choose_entry("wc", &entries(&["wordcount"]), None).unwrap(), "wordcount");
         assert_eq!(choose_entry("t", &entries(&["a", "b"]), Some("b")).unwrap(), "b");
         let error = choose_entry("t", &entries(&["a", "b"]), None).unwrap_err().to_string();
-        assert!(error.contains("classPath is required; its entries are: a, b"), "{error}");
+        assert!(
+            error.contains("classPath is required; its entries are: a, b"),
+            "{error}"
+        );
         let error = choose_entry("t", &entries(&["a"]), Some("c")).unwrap_err().to_string();
         assert!(error.contains("has no entry 'c'; its entries are: a"), "{error}");
     }

@@ -21,11 +21,21 @@ impl ObjectSpace for ContextObjects {
     }
 
     fn put<'a>(&'a self, name: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.store.put_object(&self.context, name, &value).await.map_err(storage_error) })
+        Box::pin(async move {
+            self.store
+                .put_object(&self.context, name, &value)
+                .await
+                .map_err(storage_error)
+        })
     }
 
     fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, String>> {
-        Box::pin(async move { self.store.delete_object(&self.context, name).await.map_err(storage_error) })
+        Box::pin(async move {
+            self.store
+                .delete_object(&self.context, name)
+                .await
+                .map_err(storage_error)
+        })
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {

@@ -45,7 +45,9 @@ pub struct NewAppVersion<'a> {
 #[derive(Debug)]
 pub enum DeleteAppOutcome {
     /// Deleted; these content hashes are no longer used by any version.
-    Deleted { orphaned_hashes: Vec<String> },
+    Deleted {
+        orphaned_hashes: Vec<String>,
+    },
     NotFound,
     /// Refused: these jobs are queued or running on one of its versions.
     InUse(Vec<Uuid>),
@@ -116,11 +118,7 @@ impl Store {
     }
 
     /// The named version of an app, or its newest when `version` is `None`.
-    pub async fn find_app_version(
-        &self,
-        app_name: &str,
-        version: Option<i32>,
-    ) -> StoreResult<Option<AppVersionRow>> {
+    pub async fn find_app_version(&self, app_name: &str, version: Option<i32>) -> StoreResult<Option<AppVersionRow>> {
         Ok(sqlx::query_as::<_, AppVersionRow>(
             "SELECT v.app_name, v.version, v.blob_hash, v.binary_type, b.size, v.entries, v.uploaded_at
              FROM app_versions v JOIN blobs b ON b.hash = v.blob_hash
@@ -145,11 +143,10 @@ impl Store {
     /// job cannot slip in between the check and the delete.
     pub async fn delete_app(&self, app_name: &str) -> StoreResult<DeleteAppOutcome> {
         let mut tx = self.begin().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM apps WHERE name = $1 FOR UPDATE")
-                .bind(app_name)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT name FROM apps WHERE name = $1 FOR UPDATE")
+            .bind(app_name)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Ok(DeleteAppOutcome::NotFound);
         }
@@ -163,12 +160,10 @@ impl Store {
         if !active.is_empty() {
             return Ok(DeleteAppOutcome::InUse(active));
         }
-        let hashes: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT blob_hash FROM app_versions WHERE app_name = $1",
-        )
-        .bind(app_name)
-        .fetch_all(&mut *tx)
-        .await?;
+        let hashes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT blob_hash FROM app_versions WHERE app_name = $1")
+            .bind(app_name)
+            .fetch_all(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM apps WHERE name = $1")
             .bind(app_name)
             .execute(&mut *tx)

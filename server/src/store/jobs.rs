@@ -193,10 +193,12 @@ impl Store {
     }
 
     pub async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRow>> {
-        Ok(sqlx::query_as::<_, JobRow>(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as::<_, JobRow>(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Newest first.
@@ -262,10 +264,12 @@ impl Store {
 
     /// Deletes ended jobs (and their logs) that ended before `before`.
     pub async fn purge_ended_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(sqlx::query("DELETE FROM jobs WHERE ended_at < $1 AND status IN ('FINISHED', 'ERROR', 'KILLED')")
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM jobs WHERE ended_at < $1 AND status IN ('FINISHED', 'ERROR', 'KILLED')")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 }

@@ -61,11 +61,7 @@ pub enum LocalPostgresError {
          under /var/lib or /srv; /root is usually mode 700), or set DATABASE_URL to use an \
          existing database."
     )]
-    NotTraversable {
-        dir: PathBuf,
-        blocking: PathBuf,
-        mode: u32,
-    },
+    NotTraversable { dir: PathBuf, blocking: PathBuf, mode: u32 },
     #[error(
         "the PostgreSQL data directory {dir} is in use by another running postgres \
          (pid {pid}); stop it or use another data directory"
@@ -83,11 +79,7 @@ pub enum LocalPostgresError {
         tail: String,
     },
     #[error("postgres {reason}; last lines of {log}:\n{tail}")]
-    Startup {
-        reason: String,
-        log: PathBuf,
-        tail: String,
-    },
+    Startup { reason: String, log: PathBuf, tail: String },
     #[error("postgres did not shut down within {} s and was killed", STOP_TIMEOUT.as_secs())]
     StopTimedOut,
     #[error("{context}: {source}")]
@@ -157,8 +149,7 @@ impl LocalPostgres {
         fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
         let dir = fs::canonicalize(dir).context(|| format!("resolving {}", dir.display()))?;
         let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
-            return Err(io::Error::other("not a usable cluster directory"))
-                .context(|| dir.display().to_string());
+            return Err(io::Error::other("not a usable cluster directory")).context(|| dir.display().to_string());
         };
         let sibling = |ext: &str| {
             let mut file = name.to_os_string();
@@ -224,10 +215,7 @@ impl LocalPostgres {
                 db.push_str(&format!("%{b:02X}"));
             }
         }
-        format!(
-            "postgres://{DB_USER}:{}@127.0.0.1:{}/{db}",
-            self.password, self.port
-        )
+        format!("postgres://{DB_USER}:{}@127.0.0.1:{}/{db}", self.password, self.port)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -277,11 +265,7 @@ impl Drop for LocalPostgres {
 /// layout), `pg_config --bindir`, then `initdb` on `PATH`. A set but wrong
 /// `JOBSERVER_PG_BIN` is an error rather than a fall-through: silently using other
 /// binaries than the ones asked for would be worse.
-fn find_bin_dir(
-    env_dir: Option<OsString>,
-    versioned_root: &Path,
-    path: Option<OsString>,
-) -> Result<PathBuf> {
+fn find_bin_dir(env_dir: Option<OsString>, versioned_root: &Path, path: Option<OsString>) -> Result<PathBuf> {
     let has_server = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
     let not_found = |searched: String| LocalPostgresError::BinariesNotFound { searched };
 
@@ -299,8 +283,7 @@ fn find_bin_dir(
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let v: Result<Vec<u32>, _> =
-                e.file_name().to_str()?.split('.').map(str::parse).collect();
+            let v: Result<Vec<u32>, _> = e.file_name().to_str()?.split('.').map(str::parse).collect();
             Some((v.ok()?, e.path().join("bin")))
         })
         .collect();
@@ -315,10 +298,7 @@ fn find_bin_dir(
         .unwrap_or_default();
     let on_path = |exe: &str| path_dirs.iter().map(|d| d.join(exe)).find(|p| p.is_file());
     if let Some(pg_config) = on_path("pg_config")
-        && let Ok(out) = Command::new(pg_config)
-            .arg("--bindir")
-            .stderr(Stdio::null())
-            .output()
+        && let Ok(out) = Command::new(pg_config).arg("--bindir").stderr(Stdio::null()).output()
         && out.status.success()
     {
         let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -346,8 +326,7 @@ fn find_bin_dir(
 /// its own data directory; failing here gives a far clearer message than its log would.
 fn check_traversable(dir: &Path, uid: Uid, gid: Gid) -> Result<()> {
     for ancestor in dir.ancestors().skip(1) {
-        let meta =
-            fs::metadata(ancestor).context(|| format!("inspecting {}", ancestor.display()))?;
+        let meta = fs::metadata(ancestor).context(|| format!("inspecting {}", ancestor.display()))?;
         let mode = meta.mode();
         let ok = mode & 0o001 != 0
             || (meta.uid() == uid.as_raw() && mode & 0o100 != 0)
@@ -392,8 +371,7 @@ fn wait_for_previous_owner(dir: &Path) -> Result<()> {
             .unwrap_or(true);
         if !is_postgres {
             tracing::warn!(pid, file = %pid_file.display(), "removing stale postmaster.pid (its pid now belongs to another process)");
-            return fs::remove_file(&pid_file)
-                .context(|| format!("removing {}", pid_file.display()));
+            return fs::remove_file(&pid_file).context(|| format!("removing {}", pid_file.display()));
         }
         let stopping = lines.get(7).is_some_and(|s| s.trim() == "stopping");
         if !stopping || Instant::now() >= deadline {
@@ -466,8 +444,7 @@ fn write_private(path: &Path, contents: &str, owner: Option<(Uid, Gid)>) -> Resu
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::fchown(&f, Some(uid.as_raw()), Some(gid.as_raw())).context(ctx)?;
     }
-    f.write_all(format!("{contents}\n").as_bytes())
-        .context(ctx)?;
+    f.write_all(format!("{contents}\n").as_bytes()).context(ctx)?;
     f.sync_all().context(ctx)
 }
 
@@ -551,18 +528,14 @@ fn start_postgres(
         ] {
             cmd.arg("-c").arg(setting);
         }
-        let mut child = run_child(cmd, dir, log, owner)
-            .context(|| format!("starting {}", bin.join("postgres").display()))?;
+        let mut child =
+            run_child(cmd, dir, log, owner).context(|| format!("starting {}", bin.join("postgres").display()))?;
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().context(|| "waiting for postgres".into())? {
                 let output = log_tail_from(log, log_start);
                 if output.contains("could not bind") || output.contains("Address already in use") {
-                    tracing::warn!(
-                        port,
-                        attempt,
-                        "port taken before postgres could bind it; retrying"
-                    );
+                    tracing::warn!(port, attempt, "port taken before postgres could bind it; retrying");
                     break;
                 }
                 // Lost a race with another start on the same directory?
@@ -579,10 +552,7 @@ fn start_postgres(
             if started.elapsed() > READY_TIMEOUT {
                 let _ = child.kill();
                 let _ = child.wait();
-                let reason = format!(
-                    "did not accept connections within {} s",
-                    READY_TIMEOUT.as_secs()
-                );
+                let reason = format!("did not accept connections within {} s", READY_TIMEOUT.as_secs());
                 return Err(startup_error(reason, log, log_start));
             }
             thread::sleep(Duration::from_millis(50));
@@ -596,9 +566,7 @@ fn start_postgres(
 }
 
 fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 fn startup_error(reason: String, log: &Path, from: u64) -> LocalPostgresError {
@@ -631,28 +599,17 @@ fn is_ready(dir: &Path, child: &Child, port: u16, pg_isready: Option<&Path>) -> 
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success()),
-        None => TcpStream::connect_timeout(
-            &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            Duration::from_secs(5),
-        )
-        .is_ok(),
+        None => {
+            TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(5)).is_ok()
+        }
     }
 }
 
 /// Runs a PostgreSQL program on the cluster: as its owner, output appended to the log, in
 /// its own process group (a Ctrl-C meant for the server must not shut the database down
 /// under it; the server stops it when it is done), and killed along with us.
-fn run_child(
-    mut cmd: Command,
-    dir: &Path,
-    log: &Path,
-    owner: Option<(Uid, Gid)>,
-) -> io::Result<Child> {
-    let out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(log)?;
+fn run_child(mut cmd: Command, dir: &Path, log: &Path, owner: Option<(Uid, Gid)>) -> io::Result<Child> {
+    let out = OpenOptions::new().create(true).append(true).mode(0o600).open(log)?;
     cmd.current_dir(dir)
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
@@ -704,9 +661,7 @@ fn spawn_from_long_lived_thread(cmd: Command) -> io::Result<Child> {
         Some(tx)
     });
     let Some(spawner) = spawner else {
-        return Err(io::Error::other(
-            "could not start the postgres spawner thread",
-        ));
+        return Err(io::Error::other("could not start the postgres spawner thread"));
     };
     let (reply_tx, reply_rx) = mpsc::channel();
     spawner
@@ -804,17 +759,10 @@ mod tests {
         assert!(!format!("{pg:?}").contains(&pg.password));
 
         assert_eq!(psql(pg.url(), "select 1").unwrap(), "1");
-        psql(
-            pg.url(),
-            "create table t (x int); insert into t values (42)",
-        )
-        .unwrap();
+        psql(pg.url(), "create table t (x int); insert into t values (42)").unwrap();
         psql(pg.url(), "create database per_test").unwrap();
         let other = pg.url_for_database("per_test");
-        assert_eq!(
-            psql(&other, "select current_database()").unwrap(),
-            "per_test"
-        );
+        assert_eq!(psql(&other, "select current_database()").unwrap(), "per_test");
         let wrong = pg.url().replace(&pg.password, "wrong");
         assert!(
             psql(&wrong, "select 1")
@@ -836,10 +784,7 @@ mod tests {
         assert!(!dir.join("postmaster.pid").exists());
 
         let pg = LocalPostgres::start(&dir).unwrap();
-        assert_eq!(
-            pg.url_for_database("x").split('@').next(),
-            url.split('@').next()
-        );
+        assert_eq!(pg.url_for_database("x").split('@').next(), url.split('@').next());
         assert_eq!(psql(pg.url(), "select x from t").unwrap(), "42");
         let second_pid = pid(&pg);
         drop(pg);
@@ -855,9 +800,7 @@ mod tests {
         // A restart while the previous postmaster is still shutting down waits for it.
         kill(Pid::from_raw(pid(&pg)), Signal::SIGINT).unwrap();
         let pid_file = dir.join("postmaster.pid");
-        while fs::read_to_string(&pid_file)
-            .is_ok_and(|s| s.lines().nth(7).map(str::trim) == Some("ready"))
-        {
+        while fs::read_to_string(&pid_file).is_ok_and(|s| s.lines().nth(7).map(str::trim) == Some("ready")) {
             thread::sleep(Duration::from_millis(5));
         }
         let pg2 = LocalPostgres::start(&dir).unwrap();
@@ -895,15 +838,10 @@ mod tests {
             (user.uid, user.gid)
         });
         let log = tmp.path().join("pg.log");
-        let (child, port) =
-            start_postgres(&bin, &dir, &log, owner, || Ok(ports.pop().unwrap())).unwrap();
+        let (child, port) = start_postgres(&bin, &dir, &log, owner, || Ok(ports.pop().unwrap())).unwrap();
         assert!(ports.is_empty());
         assert_ne!(port, taken.local_addr().unwrap().port());
-        assert!(
-            fs::read_to_string(&log)
-                .unwrap()
-                .contains("Address already in use")
-        );
+        assert!(fs::read_to_string(&log).unwrap().contains("Address already in use"));
         LocalPostgres {
             dir: dir.clone(),
             log,
@@ -917,10 +855,7 @@ mod tests {
 
         fs::remove_file(tmp.path().join("pg.password")).unwrap();
         let err = LocalPostgres::start(&dir).unwrap_err();
-        assert!(
-            matches!(err, LocalPostgresError::PasswordMissing { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, LocalPostgresError::PasswordMissing { .. }), "{err:?}");
     }
 
     #[test]

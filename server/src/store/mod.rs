@@ -10,9 +10,9 @@ mod jobs;
 pub mod local_postgres;
 mod named_objects;
 
+pub use artifacts::EntryRow;
 pub use artifacts::{AppSummaryRow, AppVersionRow, DeleteAppOutcome, NewAppVersion};
 pub use contexts::ContextRow;
-pub use artifacts::EntryRow;
 pub use jobs::{JobEnd, JobListFilter, JobLogRow, JobRow, NewJob, PendingJobRow, ReconcileReport};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -40,11 +40,21 @@ async fn every_upload_is_a_version_and_identical_content_is_stored_once() {
     assert_eq!(second.body["result"]["version"], 2);
     assert_eq!(second.body["result"]["hash"], reply.body["result"]["hash"]);
     let shown = api.get("/binaries/wc").await;
-    let versions: Vec<i64> = shown.body["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    let versions: Vec<i64> = shown.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(versions, [2, 1], "newest first");
 
-    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database).await.unwrap();
-    let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs").fetch_one(&mut db).await.unwrap();
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
     assert_eq!(blobs, 1, "identical content is stored once");
 }
 
@@ -58,10 +68,18 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
     let word_count = &components().word_count;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("text", b"hello, world".to_vec(), "not WebAssembly"),
-        ("core", b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module, not a component"),
+        (
+            "core",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "core WebAssembly module, not a component",
+        ),
         ("truncated", word_count[..word_count.len() / 2].to_vec(), "truncated"),
         // An empty component is valid WebAssembly but exports no job.
-        ("empty", b"\0asm\x0d\0\x01\0".to_vec(), "does not implement the job world"),
+        (
+            "empty",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            "does not implement the job world",
+        ),
         ("jar", b"PK\x03\x04\x14\0\0\0".to_vec(), "JAR or zip archive"),
         ("native", b"\x7fELF\x02\x01\x01\0".to_vec(), "native shared library"),
         ("nothing", Vec::new(), "the upload is empty"),
@@ -70,7 +88,11 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
         let reply = api.upload(app, &bytes).await;
         assert_eq!(reply.status, 400, "{app}: {reply:?}");
         assert_eq!(reply.body["status"], "ERROR");
-        assert!(reply.message().contains(expected), "{app}: {:?} lacks {expected:?}", reply.message());
+        assert!(
+            reply.message().contains(expected),
+            "{app}: {:?} lacks {expected:?}",
+            reply.message()
+        );
     }
     let too_big = api.upload("big", &vec![0u8; 9 << 20]).await;
     assert_eq!(too_big.status, 413, "{too_big:?}");
@@ -79,7 +101,11 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
     let bad_name = api.upload("no%20spaces", word_count).await;
     assert_eq!(bad_name.status, 400, "{bad_name:?}");
 
-    assert_eq!(api.get("/binaries").await.body, serde_json::json!({}), "nothing was stored");
+    assert_eq!(
+        api.get("/binaries").await.body,
+        serde_json::json!({}),
+        "nothing was stored"
+    );
     assert_eq!(api.get("/healthz").await.status, 200, "the server keeps serving");
 }
 

@@ -7,15 +7,30 @@ use serde_json::json;
 async fn contexts_are_created_listed_shown_and_deleted() {
     let server = server_with_jobs().await;
     let api = server.api();
-    let created = api.post("/contexts/video-ctx?num-cpu-cores=2&memory-per-node=512m", "").await;
+    let created = api
+        .post("/contexts/video-ctx?num-cpu-cores=2&memory-per-node=512m", "")
+        .await;
     assert_eq!(created.status, 201, "{created:?}");
     assert_eq!(created.location.as_deref(), Some("/contexts/video-ctx"));
     assert_eq!(created.body["status"], "SUCCESS");
     // Settings may come as a HOCON or JSON body too.
-    assert_eq!(api.post("/contexts/hocon-ctx", "num-cpu-cores = 3\njob-timeout = 5 minutes").await.status, 201);
-    assert_eq!(api.post("/contexts/json-ctx", r#"{"memory-per-node": "1g"}"#).await.status, 201);
+    assert_eq!(
+        api.post("/contexts/hocon-ctx", "num-cpu-cores = 3\njob-timeout = 5 minutes")
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        api.post("/contexts/json-ctx", r#"{"memory-per-node": "1g"}"#)
+            .await
+            .status,
+        201
+    );
 
-    assert_eq!(api.get("/contexts").await.body, json!(["hocon-ctx", "json-ctx", "video-ctx"]));
+    assert_eq!(
+        api.get("/contexts").await.body,
+        json!(["hocon-ctx", "json-ctx", "video-ctx"])
+    );
     let shown = api.get("/contexts/video-ctx").await;
     assert_eq!(shown.body["settings"]["num-cpu-cores"], 2);
     assert_eq!(shown.body["settings"]["memory-per-node"], "512m");
@@ -24,7 +39,10 @@ async fn contexts_are_created_listed_shown_and_deleted() {
     assert_eq!(shown.body["settings"]["job-timeout"], "5m");
 
     let reply = api
-        .submit("appName=wordcount&classPath=wordcount&context=video-ctx&sync=true", "input.string = \"x y x\"")
+        .submit(
+            "appName=wordcount&classPath=wordcount&context=video-ctx&sync=true",
+            "input.string = \"x y x\"",
+        )
         .await;
     assert_eq!(reply.body["context"], "video-ctx");
     assert_eq!(reply.body["result"], json!({"x": 2, "y": 1}));
@@ -42,15 +60,29 @@ async fn bad_context_requests_say_what_is_wrong() {
     let cases = [
         ("/contexts/2fast", "", 400, "must start with a letter"),
         ("/contexts/a.b", "", 400, "not a valid context name"),
-        ("/contexts/ok?num-cpu-cores=0", "", 400, "num-cpu-cores must be a whole number from 1"),
+        (
+            "/contexts/ok?num-cpu-cores=0",
+            "",
+            400,
+            "num-cpu-cores must be a whole number from 1",
+        ),
         ("/contexts/ok?memory-per-node=lots", "", 400, "'lots' is not a size"),
-        ("/contexts/ok?spark.cores=2", "", 400, "unknown context setting 'spark.cores'"),
+        (
+            "/contexts/ok?spark.cores=2",
+            "",
+            400,
+            "unknown context setting 'spark.cores'",
+        ),
         ("/contexts/ok", "num-cpu-cores = ", 400, "does not parse: line 1"),
     ];
     for (path, body, code, expected) in cases {
         let reply = api.post(path, body).await;
         assert_eq!(reply.status, code, "{path}: {reply:?}");
-        assert!(reply.message().contains(expected), "{path}: {:?} lacks {expected:?}", reply.message());
+        assert!(
+            reply.message().contains(expected),
+            "{path}: {:?} lacks {expected:?}",
+            reply.message()
+        );
     }
     assert_eq!(api.get("/contexts").await.body, json!([]));
     assert_eq!(api.post("/contexts/ok", "").await.status, 201);
@@ -63,7 +95,12 @@ async fn bad_context_requests_say_what_is_wrong() {
 async fn jobs_beyond_the_cores_wait_in_order_and_a_full_queue_answers_503() {
     let server = server_with_jobs().await;
     let api = server.api();
-    assert_eq!(api.post("/contexts/one?num-cpu-cores=1&max-queued-jobs=2", "").await.status, 201);
+    assert_eq!(
+        api.post("/contexts/one?num-cpu-cores=1&max-queued-jobs=2", "")
+            .await
+            .status,
+        201
+    );
     let first = start_job(&api, "appName=testjobs&classPath=sleep&context=one", "ms = 2000").await;
     let second = start_job(&api, "appName=testjobs&classPath=sleep&context=one", "ms = 10").await;
     let third = start_job(&api, "appName=testjobs&classPath=noop&context=one", "").await;
@@ -97,7 +134,8 @@ async fn deleting_a_context_kills_its_running_and_waiting_jobs() {
     assert_eq!(api.post("/contexts/doomed?num-cpu-cores=1", "").await.status, 201);
     let running = start_job(&api, "appName=testjobs&classPath=spin&context=doomed", "").await;
     let waiting = start_job(&api, "appName=testjobs&classPath=noop&context=doomed", "").await;
-    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING").await;
+    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING")
+        .await;
     let deleted = api.delete("/contexts/doomed").await;
     assert_eq!(deleted.status, 200, "{deleted:?}");
     for id in [&running, &waiting] {
@@ -115,33 +153,54 @@ async fn named_objects_are_shared_by_the_jobs_of_a_context() {
     let api = server.api();
     assert_eq!(api.post("/contexts/cache-ctx", "").await.status, 201);
     let stored = api
-        .submit("appName=wordcache&classPath=store&context=cache-ctx&sync=true", "input.string = x y x")
+        .submit(
+            "appName=wordcache&classPath=store&context=cache-ctx&sync=true",
+            "input.string = x y x",
+        )
         .await;
     assert_eq!(stored.body["status"], "FINISHED", "{stored:?}");
     let again = api
-        .submit("appName=wordcache&classPath=store&context=cache-ctx&sync=true", "input.string = x")
+        .submit(
+            "appName=wordcache&classPath=store&context=cache-ctx&sync=true",
+            "input.string = x",
+        )
         .await;
     assert_eq!(again.body["status"], "FINISHED", "{again:?}");
     let looked_up = api
-        .submit("appName=wordcache&classPath=lookup&context=cache-ctx&sync=true", "word = x")
+        .submit(
+            "appName=wordcache&classPath=lookup&context=cache-ctx&sync=true",
+            "word = x",
+        )
         .await;
-    assert_eq!(looked_up.body["result"], json!({"word": "x", "count": 3}), "{looked_up:?}");
+    assert_eq!(
+        looked_up.body["result"],
+        json!({"word": "x", "count": 3}),
+        "{looked_up:?}"
+    );
 
     // Another context, or an ad-hoc one, does not see them.
     assert_eq!(api.post("/contexts/other-ctx", "").await.status, 201);
     let elsewhere = api
-        .submit("appName=wordcache&classPath=lookup&context=other-ctx&sync=true", "word = x")
+        .submit(
+            "appName=wordcache&classPath=lookup&context=other-ctx&sync=true",
+            "word = x",
+        )
         .await;
     assert_eq!(elsewhere.body["status"], "ERROR", "{elsewhere:?}");
     assert!(elsewhere.message().contains("nothing stored"), "{elsewhere:?}");
-    let adhoc = api.submit("appName=wordcache&classPath=lookup&sync=true", "word = x").await;
+    let adhoc = api
+        .submit("appName=wordcache&classPath=lookup&sync=true", "word = x")
+        .await;
     assert_eq!(adhoc.body["status"], "ERROR", "{adhoc:?}");
 
     // Deleting the context drops them: a new context of that name starts empty.
     assert_eq!(api.delete("/contexts/cache-ctx").await.status, 200);
     assert_eq!(api.post("/contexts/cache-ctx", "").await.status, 201);
     let fresh = api
-        .submit("appName=wordcache&classPath=lookup&context=cache-ctx&sync=true", "word = x")
+        .submit(
+            "appName=wordcache&classPath=lookup&context=cache-ctx&sync=true",
+            "word = x",
+        )
         .await;
     assert_eq!(fresh.body["status"], "ERROR", "{fresh:?}");
 }

@@ -9,7 +9,10 @@ async fn wordcount_runs_sync_as_in_the_readme() {
     let server = server_with_jobs().await;
     let api = server.api();
     let reply = api
-        .submit("appName=wordcount&classPath=wordcount&sync=true", "input.string = a b c a b see")
+        .submit(
+            "appName=wordcount&classPath=wordcount&sync=true",
+            "input.string = a b c a b see",
+        )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body["status"], "FINISHED");
@@ -33,8 +36,15 @@ async fn async_jobs_answer_at_once_and_report_when_done() {
     assert_eq!(reply.status, 202, "{reply:?}");
     assert_eq!(reply.body["status"], "STARTED");
     let id = job_id(&reply);
-    assert_eq!(reply.body["result"]["jobId"], id.as_str(), "older clients read the id from result");
-    assert!(reply.body["context"].as_str().unwrap().ends_with("-wordcount"), "{reply:?}");
+    assert_eq!(
+        reply.body["result"]["jobId"],
+        id.as_str(),
+        "older clients read the id from result"
+    );
+    assert!(
+        reply.body["context"].as_str().unwrap().ends_with("-wordcount"),
+        "{reply:?}"
+    );
 
     let report = api.wait_until_ended(&id, WAIT).await;
     assert_eq!(report["status"], "FINISHED");
@@ -45,7 +55,12 @@ async fn async_jobs_answer_at_once_and_report_when_done() {
     assert_eq!(config.status, 200);
     assert_eq!(config.body, json!({"input": {"string": "x y x"}}));
     let logs = api.get(&format!("/jobs/{id}/logs")).await;
-    let messages: Vec<&str> = logs.body["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    let messages: Vec<&str> = logs.body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
     assert!(messages.iter().any(|m| m.contains("counted 3 words")), "{logs:?}");
 }
 
@@ -55,30 +70,70 @@ async fn bad_submissions_say_what_is_wrong_and_record_nothing() {
     let api = server.api();
     let cases = [
         ("classPath=wordcount", "input.string = a", 400, "'appName' is required"),
-        ("appName=wordcount&sync=maybe", "input.string = a", 400, "query parameter 'sync'"),
-        ("appName=wordcount&contxt=x", "input.string = a", 400, "unknown field `contxt`"),
-        ("appName=wordcount&sync=true&timeout=soon", "input.string = a", 400, "query parameter 'timeout'"),
-        ("appName=wordcount", "input.string = \"unterminated", 400, "line 1, column"),
+        (
+            "appName=wordcount&sync=maybe",
+            "input.string = a",
+            400,
+            "query parameter 'sync'",
+        ),
+        (
+            "appName=wordcount&contxt=x",
+            "input.string = a",
+            400,
+            "unknown field `contxt`",
+        ),
+        (
+            "appName=wordcount&sync=true&timeout=soon",
+            "input.string = a",
+            400,
+            "query parameter 'timeout'",
+        ),
+        (
+            "appName=wordcount",
+            "input.string = \"unterminated",
+            400,
+            "line 1, column",
+        ),
         ("appName=wordcount", "[1, 2]", 400, "must be an object"),
         ("appName=nope", "", 404, "no app named 'nope'"),
         ("appName=wordcount&appVersion=7", "", 404, "has no version 7"),
-        ("appName=wordcount&classPath=nope", "", 404, "has no entry 'nope'; its entries are: wordcount"),
+        (
+            "appName=wordcount&classPath=nope",
+            "",
+            404,
+            "has no entry 'nope'; its entries are: wordcount",
+        ),
         ("appName=testjobs", "", 400, "classPath is required"),
-        ("appName=wordcount&context=nowhere", "input.string = a", 404, "no context named 'nowhere'"),
+        (
+            "appName=wordcount&context=nowhere",
+            "input.string = a",
+            404,
+            "no context named 'nowhere'",
+        ),
     ];
     for (query, config, code, expected) in cases {
         let reply = api.submit(query, config).await;
         assert_eq!(reply.status, code, "{query}: {reply:?}");
-        assert!(reply.message().contains(expected), "{query}: {:?} lacks {expected:?}", reply.message());
+        assert!(
+            reply.message().contains(expected),
+            "{query}: {:?} lacks {expected:?}",
+            reply.message()
+        );
     }
 
     let reply = api.submit("appName=wordcount", "other = 1").await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.body["status"], "VALIDATION FAILED");
     assert_eq!(reply.body["result"]["problems"][0]["path"], "input.string", "{reply:?}");
-    let reply = api.submit("appName=testjobs&classPath=validate-strict", "count = 0").await;
+    let reply = api
+        .submit("appName=testjobs&classPath=validate-strict", "count = 0")
+        .await;
     assert_eq!(reply.body["status"], "VALIDATION FAILED");
-    assert_eq!(reply.body["result"]["problems"].as_array().unwrap().len(), 2, "{reply:?}");
+    assert_eq!(
+        reply.body["result"]["problems"].as_array().unwrap().len(),
+        2,
+        "{reply:?}"
+    );
 
     assert_eq!(api.get("/jobs").await.body, json!([]), "no refused job was recorded");
 }
@@ -94,17 +149,26 @@ async fn failing_jobs_end_error_with_the_reason_and_the_server_carries_on() {
     let cases = [
         ("fail", "message = \"no input today\"", "JobError", "no input today"),
         ("panic", "message = kaboom", "Panic", "kaboom"),
-        ("big-result", "size = 5000", "ResultTooLarge", "over the limit of 1024 bytes"),
+        (
+            "big-result",
+            "size = 5000",
+            "ResultTooLarge",
+            "over the limit of 1024 bytes",
+        ),
     ];
     for (entry, config, class, expected) in cases {
-        let reply = api.submit(&format!("appName=testjobs&classPath={entry}&sync=true"), config).await;
+        let reply = api
+            .submit(&format!("appName=testjobs&classPath={entry}&sync=true"), config)
+            .await;
         assert_eq!(reply.status, 200, "{entry}: {reply:?}");
         assert_eq!(reply.body["status"], "ERROR", "{entry}: {reply:?}");
         assert_eq!(reply.body["result"]["errorClass"], class, "{entry}: {reply:?}");
         let message = reply.body["result"]["message"].as_str().unwrap();
         assert!(message.contains(expected), "{entry}: {message:?} lacks {expected:?}");
     }
-    let fine = api.submit("appName=testjobs&classPath=big-result&sync=true", "size = 100").await;
+    let fine = api
+        .submit("appName=testjobs&classPath=big-result&sync=true", "size = 100")
+        .await;
     assert_eq!(fine.body["status"], "FINISHED", "{fine:?}");
     assert_eq!(api.get("/healthz").await.status, 200);
 }
@@ -131,20 +195,37 @@ async fn jobs_are_listed_newest_first_and_filtered_by_status() {
     let first = job_id(&api.submit("appName=testjobs&classPath=noop&sync=true", "").await);
     let second = job_id(&api.submit("appName=testjobs&classPath=noop&sync=true", "").await);
     let running = start_job(&api, "appName=testjobs&classPath=sleep", "ms = 30000").await;
-    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING").await;
+    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING")
+        .await;
 
     let listed = api.get("/jobs?limit=10").await;
-    let ids: Vec<&str> = listed.body.as_array().unwrap().iter().map(|j| j["jobId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [running.as_str(), second.as_str(), first.as_str()]);
     let limited = api.get("/jobs?limit=1").await;
     assert_eq!(limited.body.as_array().unwrap().len(), 1);
     let only_running = api.get("/jobs?status=RUNNING").await;
-    let ids: Vec<&str> = only_running.body.as_array().unwrap().iter().map(|j| j["jobId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = only_running
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [running.as_str()]);
 
     let bad = api.get("/jobs?status=DONE").await;
     assert_eq!(bad.status, 400);
-    assert!(bad.message().contains("must be one of STARTED, RUNNING, FINISHED, ERROR, KILLED"), "{bad:?}");
+    assert!(
+        bad.message()
+            .contains("must be one of STARTED, RUNNING, FINISHED, ERROR, KILLED"),
+        "{bad:?}"
+    );
     assert_eq!(api.get("/jobs?limit=0").await.status, 400);
     assert_eq!(api.get("/jobs?limit=many").await.status, 400);
     api.delete(&format!("/jobs/{running}")).await;
@@ -155,14 +236,23 @@ async fn reports_show_progress_and_logs_while_the_job_runs() {
     let server = server_with_jobs().await;
     let api = server.api();
     let id = start_job(&api, "appName=testjobs&classPath=chatty", "lines = 3, ms = 1500").await;
-    let report = api.wait_for_job(&id, WAIT, |report| report["progress"]["fraction"].as_f64() >= Some(0.25)).await;
+    let report = api
+        .wait_for_job(&id, WAIT, |report| {
+            report["progress"]["fraction"].as_f64() >= Some(0.25)
+        })
+        .await;
     assert_eq!(report["status"], "RUNNING", "{report}");
     assert!(report["progress"]["message"].is_string(), "{report}");
     let report = api.wait_until_ended(&id, WAIT).await;
     assert_eq!(report["progress"]["fraction"], 1.0);
 
     let logs = api.get(&format!("/jobs/{id}/logs")).await;
-    let levels: Vec<&str> = logs.body["logs"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+    let levels: Vec<&str> = logs.body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["level"].as_str().unwrap())
+        .collect();
     for level in ["INFO", "WARN", "STDOUT", "STDERR"] {
         assert!(levels.contains(&level), "no {level} line in {logs:?}");
     }
@@ -179,7 +269,11 @@ async fn job_ids_are_checked() {
         assert!(reply.message().contains("not a job id"), "{reply:?}");
     }
     let unknown = uuid::Uuid::new_v4();
-    for path in [format!("/jobs/{unknown}"), format!("/jobs/{unknown}/config"), format!("/jobs/{unknown}/logs")] {
+    for path in [
+        format!("/jobs/{unknown}"),
+        format!("/jobs/{unknown}/config"),
+        format!("/jobs/{unknown}/logs"),
+    ] {
         assert_eq!(api.get(&path).await.status, 404, "{path}");
     }
     assert_eq!(api.delete(&format!("/jobs/{unknown}")).await.status, 404);
@@ -197,10 +291,14 @@ async fn jobs_run_the_newest_version_unless_one_is_named() {
     assert_eq!(api.upload("multi", &components().test_jobs).await.status, 201);
     let newest = api.submit("appName=multi&classPath=noop&sync=true", "").await;
     assert_eq!(newest.body["appVersion"], 2, "{newest:?}");
-    let older = api.submit("appName=multi&appVersion=1&sync=true", "input.string = a").await;
+    let older = api
+        .submit("appName=multi&appVersion=1&sync=true", "input.string = a")
+        .await;
     assert_eq!(older.body["appVersion"], 1, "{older:?}");
     assert_eq!(older.body["result"], json!({"a": 1}));
-    let missing = api.submit("appName=multi&classPath=wordcount&sync=true", "input.string = a").await;
+    let missing = api
+        .submit("appName=multi&classPath=wordcount&sync=true", "input.string = a")
+        .await;
     assert_eq!(missing.status, 404, "version 2 has no wordcount entry: {missing:?}");
 }
 
@@ -210,7 +308,11 @@ async fn the_config_reaches_the_job_as_json() {
     let api = server.api();
     let config = "a.b = 1\na.c = [x, y]\nname = \"quoted\"\nflag = true\n";
     let reply = api.submit("appName=testjobs&classPath=echo&sync=true", config).await;
-    assert_eq!(reply.body["result"], json!({"a": {"b": 1, "c": ["x", "y"]}, "name": "quoted", "flag": true}), "{reply:?}");
+    assert_eq!(
+        reply.body["result"],
+        json!({"a": {"b": 1, "c": ["x", "y"]}, "name": "quoted", "flag": true}),
+        "{reply:?}"
+    );
 }
 
 #[tokio::test]

@@ -8,13 +8,17 @@ async fn an_endless_loop_is_stopped_by_its_timeout() {
     let api = server.api();
     let created = api.post("/contexts/short?job-timeout=2s", "").await;
     assert_eq!(created.status, 201, "{created:?}");
-    let reply = api.submit("appName=testjobs&classPath=spin&context=short&sync=true", "").await;
+    let reply = api
+        .submit("appName=testjobs&classPath=spin&context=short&sync=true", "")
+        .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body["status"], "ERROR");
     assert_eq!(reply.body["result"]["errorClass"], "Timeout");
     assert!(reply.message().contains("longer than its limit of 2s"), "{reply:?}");
     // The context's slot is free again.
-    let next = api.submit("appName=testjobs&classPath=noop&context=short&sync=true", "").await;
+    let next = api
+        .submit("appName=testjobs&classPath=noop&context=short&sync=true", "")
+        .await;
     assert_eq!(next.body["status"], "FINISHED", "{next:?}");
 }
 
@@ -23,10 +27,14 @@ async fn an_endless_loop_is_stopped_by_delete() {
     let server = server_with_jobs().await;
     let api = server.api();
     let id = start_job(&api, "appName=testjobs&classPath=spin", "").await;
-    api.wait_for_job(&id, WAIT, |report| report["status"] == "RUNNING").await;
+    api.wait_for_job(&id, WAIT, |report| report["status"] == "RUNNING")
+        .await;
     let killed = api.delete(&format!("/jobs/{id}")).await;
     assert_eq!(killed.status, 200, "{killed:?}");
-    assert_eq!(killed.body["status"], "KILLED", "DELETE answers once the job has ended: {killed:?}");
+    assert_eq!(
+        killed.body["status"], "KILLED",
+        "DELETE answers once the job has ended: {killed:?}"
+    );
     assert_eq!(killed.body["result"]["errorClass"], "Killed");
     let report = api.get(&format!("/jobs/{id}")).await;
     assert_eq!(report.body["status"], "KILLED");
@@ -37,7 +45,8 @@ async fn a_sleeping_job_is_killed_too() {
     let server = server_with_jobs().await;
     let api = server.api();
     let id = start_job(&api, "appName=testjobs&classPath=sleep", "ms = 600000").await;
-    api.wait_for_job(&id, WAIT, |report| report["status"] == "RUNNING").await;
+    api.wait_for_job(&id, WAIT, |report| report["status"] == "RUNNING")
+        .await;
     let killed = api.delete(&format!("/jobs/{id}")).await;
     assert_eq!(killed.body["status"], "KILLED", "{killed:?}");
 }
@@ -48,7 +57,9 @@ async fn a_job_that_allocates_without_bound_ends_error_and_the_server_keeps_serv
     let api = server.api();
     let created = api.post("/contexts/small?memory-per-node=64m", "").await;
     assert_eq!(created.status, 201, "{created:?}");
-    let reply = api.submit("appName=testjobs&classPath=alloc&context=small&sync=true", "").await;
+    let reply = api
+        .submit("appName=testjobs&classPath=alloc&context=small&sync=true", "")
+        .await;
     assert_eq!(reply.body["status"], "ERROR", "{reply:?}");
     assert_eq!(reply.body["result"]["errorClass"], "MemoryLimitExceeded");
     assert!(reply.message().contains(&(64u64 << 20).to_string()), "{reply:?}");
@@ -58,6 +69,8 @@ async fn a_job_that_allocates_without_bound_ends_error_and_the_server_keeps_serv
     assert_eq!(reply.body["result"]["errorClass"], "MemoryLimitExceeded", "{reply:?}");
 
     assert_eq!(api.get("/healthz").await.status, 200);
-    let after = api.submit("appName=wordcount&context=small&sync=true", "input.string = still here").await;
+    let after = api
+        .submit("appName=wordcount&context=small&sync=true", "input.string = still here")
+        .await;
     assert_eq!(after.body["status"], "FINISHED", "{after:?}");
 }

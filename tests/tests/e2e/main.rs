@@ -44,7 +44,10 @@ pub async fn start_job(api: &Api, query: &str, config: &str) -> String {
 }
 
 pub fn job_id(reply: &Reply) -> String {
-    reply.body["jobId"].as_str().unwrap_or_else(|| panic!("no jobId in {reply:?}")).to_string()
+    reply.body["jobId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no jobId in {reply:?}"))
+        .to_string()
 }
 
 pub fn status(report: &Value) -> &str {

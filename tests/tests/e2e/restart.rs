@@ -9,24 +9,48 @@ use serde_json::json;
 async fn a_restart_brings_contexts_back_and_keeps_results() {
     let mut server = server_with_jobs().await;
     let api = server.api();
-    assert_eq!(api.post("/contexts/keep?num-cpu-cores=3&memory-per-node=128m&job-timeout=90s", "").await.status, 201);
-    let done = job_id(&api.submit("appName=wordcount&context=keep&sync=true", "input.string = a a").await);
+    assert_eq!(
+        api.post(
+            "/contexts/keep?num-cpu-cores=3&memory-per-node=128m&job-timeout=90s",
+            ""
+        )
+        .await
+        .status,
+        201
+    );
+    let done = job_id(
+        &api.submit("appName=wordcount&context=keep&sync=true", "input.string = a a")
+            .await,
+    );
     let status = server.terminate().await;
-    assert!(status.success(), "SIGTERM ends the server cleanly: {status}\n{}", server.log());
+    assert!(
+        status.success(),
+        "SIGTERM ends the server cleanly: {status}\n{}",
+        server.log()
+    );
 
     server.restart().await;
     let api = server.api();
     assert_eq!(api.get("/contexts").await.body, json!(["keep"]));
     let shown = api.get("/contexts/keep").await;
-    assert_eq!(shown.body["settings"], json!({
-        "num-cpu-cores": 3, "memory-per-node": "128m", "job-timeout": "90s", "max-queued-jobs": 100
-    }));
+    assert_eq!(
+        shown.body["settings"],
+        json!({
+            "num-cpu-cores": 3, "memory-per-node": "128m", "job-timeout": "90s", "max-queued-jobs": 100
+        })
+    );
     let report = api.get(&format!("/jobs/{done}")).await;
     assert_eq!(report.body["result"], json!({"a": 2}));
     // The component compiled before the restart is loaded from the disk cache.
-    let again = api.submit("appName=wordcount&context=keep&sync=true", "input.string = b").await;
+    let again = api
+        .submit("appName=wordcount&context=keep&sync=true", "input.string = b")
+        .await;
     assert_eq!(again.body["result"], json!({"b": 1}), "{again:?}");
-    assert!(server.log().contains("loaded a compiled component from the disk cache"), "{}", server.log());
+    assert!(
+        server.log().contains("loaded a compiled component from the disk cache"),
+        "{}",
+        server.log()
+    );
 }
 
 #[tokio::test]
@@ -36,7 +60,8 @@ async fn a_crash_leaves_nothing_running_and_waiting_jobs_run_after_restart() {
     assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 201);
     let running = start_job(&api, "appName=testjobs&classPath=spin&context=solo", "").await;
     let waiting = start_job(&api, "appName=wordcount&context=solo", "input.string = after crash").await;
-    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING").await;
+    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING")
+        .await;
     server.crash();
 
     server.restart().await;
@@ -57,7 +82,8 @@ async fn sigterm_kills_running_jobs_and_keeps_waiting_ones_for_the_next_start() 
     assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 201);
     let running = start_job(&api, "appName=testjobs&classPath=spin&context=solo", "").await;
     let waiting = start_job(&api, "appName=testjobs&classPath=noop&context=solo", "").await;
-    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING").await;
+    api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING")
+        .await;
     // A sync caller waiting on the job gets its end, not a dropped connection.
     let sync_caller = {
         let api = api.clone();
@@ -85,7 +111,10 @@ async fn local_mode_runs_its_own_postgres_and_keeps_data_across_restarts() {
     assert_eq!(api.get("/healthz").await.status, 200);
     assert_eq!(api.upload("wordcount", &components().word_count).await.status, 201);
     let done = job_id(&api.submit("appName=wordcount&sync=true", "input.string = local").await);
-    assert!(server.data_dir().join("postgres/PG_VERSION").exists(), "the cluster lives in the data dir");
+    assert!(
+        server.data_dir().join("postgres/PG_VERSION").exists(),
+        "the cluster lives in the data dir"
+    );
     assert!(server.terminate().await.success(), "{}", server.log());
     assert!(
         !server.data_dir().join("postgres/postmaster.pid").exists(),

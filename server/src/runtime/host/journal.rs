@@ -70,7 +70,11 @@ impl Journal {
     }
 
     pub fn progress(&self, fraction: f32, message: Option<String>) {
-        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
         let mut state = self.lock();
         state.progress = Some((fraction, message));
         state.progress_changed = true;
@@ -267,10 +271,19 @@ mod tests {
         journal.output(Stream::Stdout, b"one\ntw");
         journal.output(Stream::Stdout, b"o\nthree");
         journal.close();
-        let lines: Vec<_> = journal.drain().lines.into_iter().map(|l| (l.level, l.message)).collect();
+        let lines: Vec<_> = journal
+            .drain()
+            .lines
+            .into_iter()
+            .map(|l| (l.level, l.message))
+            .collect();
         assert_eq!(
             lines,
-            [("STDOUT", "one".to_string()), ("STDOUT", "two".into()), ("STDOUT", "three".into())]
+            [
+                ("STDOUT", "one".to_string()),
+                ("STDOUT", "two".into()),
+                ("STDOUT", "three".into())
+            ]
         );
     }
 
@@ -302,6 +315,9 @@ mod tests {
         for n in 0..8 {
             journal.output(Stream::Stderr, format!("line {n}\n").as_bytes());
         }
-        assert_eq!(journal.stderr_tail(), ["line 3", "line 4", "line 5", "line 6", "line 7"]);
+        assert_eq!(
+            journal.stderr_tail(),
+            ["line 3", "line 4", "line 5", "line 6", "line 7"]
+        );
     }
 }
