@@ -108,9 +108,11 @@ pub async fn upload_jar(
 }
 
 async fn upload(state: AppState, app_name: String, body: Body) -> ApiResult<impl IntoResponse> {
-    check_app_name(&app_name)?;
     let limits = &state.settings.limits;
+    // The body is read before the name is checked: a client still sending
+    // would otherwise see a broken pipe instead of the answer.
     let bytes = read_body(body, limits.upload_max_size.0, "upload").await?;
+    check_app_name(&app_name)?;
     let check_limits = RunLimits {
         timeout: limits.job_timeout,
         memory_bytes: limits.job_memory.0,
