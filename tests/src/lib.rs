@@ -331,7 +331,7 @@ impl Drop for TestServer {
 
 /// The server binary: built by Cargo next to the running test's own
 /// directory (`target/<profile>/`), or named by `JOBSERVER_BIN`.
-fn server_binary() -> PathBuf {
+pub fn server_binary() -> PathBuf {
     if let Ok(path) = std::env::var("JOBSERVER_BIN") {
         return PathBuf::from(path);
     }

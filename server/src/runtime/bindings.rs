@@ -11,6 +11,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::jobserver::job::job::Problem;
-pub use jobserver::job::log::Level;
-pub use jobserver::job::types::Entry;
+pub use self::exports::jobserver::job::job::Problem;
+pub use self::jobserver::job::log::Level;
+pub use self::jobserver::job::types::Entry;

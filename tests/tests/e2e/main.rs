@@ -4,6 +4,7 @@
 //! every test.
 
 mod artifacts;
+mod cli;
 mod contexts;
 mod jobs;
 mod limits;

@@ -126,3 +126,22 @@ async fn local_mode_runs_its_own_postgres_and_keeps_data_across_restarts() {
     let report = server.api().get(&format!("/jobs/{done}")).await;
     assert_eq!(report.body["result"], json!({"local": 1}), "{report:?}");
 }
+
+#[tokio::test]
+async fn ended_jobs_past_their_retention_are_purged_at_start() {
+    let database = fresh_database().await;
+    let mut server = TestServer::start(&database).await;
+    upload_examples(&server.api()).await;
+    let old = job_id(&server.api().submit("appName=testjobs&classPath=noop&sync=true", "").await);
+    assert!(server.terminate().await.success());
+    drop(server);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let server =
+        TestServer::start_with(ServerOptions::with_database(&database).env("JOBSERVER_JOB_RETENTION", "1s")).await;
+    let api = server.api();
+    assert_eq!(api.get(&format!("/jobs/{old}")).await.status, 404, "the old job was purged");
+    assert_eq!(api.get("/binaries/testjobs").await.status, 200, "only jobs are purged");
+    let fresh = job_id(&api.submit("appName=testjobs&classPath=noop&sync=true", "").await);
+    assert_eq!(api.get(&format!("/jobs/{fresh}")).await.status, 200);
+}
