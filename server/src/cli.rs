@@ -143,6 +143,9 @@ async fn run(
     let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone())
         .await
         .context("cannot take up the jobs and contexts of the last run")?;
+    // The first purge runs before the server answers, so that nothing past
+    // its retention is served after a restart.
+    purge(&scheduler).await;
     let purging = tokio::spawn(purge_periodically(scheduler.clone()));
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -186,13 +189,18 @@ async fn run(
 
 async fn purge_periodically(scheduler: Scheduler) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    interval.tick().await;
     loop {
         interval.tick().await;
-        match scheduler.purge().await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged jobs past their retention"),
-            Err(error) => tracing::warn!(%error, "could not purge old jobs"),
-        }
+        purge(&scheduler).await;
+    }
+}
+
+async fn purge(scheduler: &Scheduler) {
+    match scheduler.purge().await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "purged jobs past their retention"),
+        Err(error) => tracing::warn!(%error, "could not purge old jobs"),
     }
 }
 

@@ -321,6 +321,12 @@ impl Settings {
         if self.limits.job_memory < ByteSize::mib(1) {
             return invalid("job-memory must be at least 1m");
         }
+        if self.limits.result_max_size.0 == 0
+            || self.limits.upload_max_size.0 == 0
+            || self.limits.request_max_size.0 == 0
+        {
+            return invalid("result-max-size, upload-max-size and request-max-size must be more than zero");
+        }
         if self.scheduling.adhoc_max_running == 0 {
             return invalid("adhoc max-running must be at least 1");
         }
@@ -359,7 +365,7 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    let document = hocon::parse(&text).map_err(|source| ConfigError::Parse {
+    let document = hocon::parse_with_environment(&text).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
         source,
     })?;

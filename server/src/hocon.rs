@@ -57,8 +57,15 @@ pub struct ParseError {
 }
 
 /// Parses HOCON (or JSON) text into a JSON object, resolving substitutions
-/// against the document itself and then the process environment.
+/// against the document itself only. This is the one for text from clients:
+/// a `${DATABASE_URL}` in a job config must not read the server's secrets.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    parse_with_env(text, &|_| None)
+}
+
+/// [`parse`] for the server's own config file, where HOCON's fallback from
+/// substitutions to environment variables is wanted (`${?HOME}`).
+pub fn parse_with_environment(text: &str) -> Result<Value, ParseError> {
     parse_with_env(text, &|name| std::env::var(name).ok())
 }
 
@@ -1915,8 +1922,8 @@ spark.context-settings {
         assert_eq!(ok("HOME = /x\nh = ${HOME}"), json!({"HOME": "/x", "h": "/x"}));
         assert_eq!(ok("HOME = null\nh = ${HOME}"), json!({"HOME": null, "h": null}));
         assert_eq!(ok("PATH = ${PATH}\":/usr/bin\""), json!({"PATH": "/bin:/usr/bin"}));
-        // The real parse reads the process environment; PATH is always set.
-        assert!(parse("p = ${PATH}").unwrap()["p"].is_string());
+        // The config file's parse reads the process environment; PATH is always set.
+        assert!(parse_with_environment("p = ${PATH}").unwrap()["p"].is_string());
     }
 
     #[test]
@@ -2169,5 +2176,15 @@ spark.context-settings {
             let text: String = (0..next(40)).map(|_| alphabet[next(alphabet.len())]).collect();
             let _ = parse_with_env(&text, &env);
         }
+    }
+
+    #[test]
+    fn client_text_never_reads_the_environment() {
+        // PATH is set in every environment these tests run in.
+        assert!(std::env::var("PATH").is_ok());
+        let error = parse("leak = ${PATH}").unwrap_err();
+        assert!(error.message.contains("PATH"), "{error}");
+        assert_eq!(parse("leak = ${?PATH}").unwrap(), json!({}));
+        assert!(parse_with_environment("path = ${PATH}").unwrap()["path"].is_string());
     }
 }

@@ -30,6 +30,9 @@ impl FromStr for ByteSize {
         let (number, unit) = split_number(text).ok_or_else(|| {
             format!("'{text}' is not a size; write a whole number with an optional unit, like 512m or 2g")
         })?;
+        if unit.starts_with('.') {
+            return Err(format!("'{text}' is not a whole number; write 1536m rather than 1.5g"));
+        }
         let shift = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 0,
             "k" | "kb" | "kib" => 10,

@@ -102,7 +102,7 @@ async fn errors_have_one_json_shape() {
 async fn contexts_round_trip_through_the_router() {
     let (state, _cache) = state().await;
     let (status, _) = call(&state, "POST", "/contexts/c1?num-cpu-cores=2", "memory-per-node = 64m").await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::OK);
     let (_, body) = call(&state, "GET", "/contexts/c1", "").await;
     assert_eq!(body["settings"]["num-cpu-cores"], 2);
     assert_eq!(body["settings"]["memory-per-node"], "64m");

@@ -85,7 +85,7 @@ pub async fn upload_binary(
     Path(app_name): Path<String>,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    upload(state, app_name, body).await
+    upload(state, app_name, body, StatusCode::CREATED).await
 }
 
 /// Upload a new version of an app (Spark Job Server's older path)
@@ -95,7 +95,7 @@ pub async fn upload_binary(
     params(("appName" = String, Path, description = "Name to upload under")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component"),
     responses(
-        (status = 201, description = "Stored as a new version", body = UploadBody,
+        (status = 200, description = "Stored as a new version", body = UploadBody,
             headers(("Location" = String, description = "Where the app is shown"))),
         (status = 400, description = "Not a job component, and why", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody)))]
@@ -104,10 +104,12 @@ pub async fn upload_jar(
     Path(app_name): Path<String>,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    upload(state, app_name, body).await
+    upload(state, app_name, body, StatusCode::OK).await
 }
 
-async fn upload(state: AppState, app_name: String, body: Body) -> ApiResult<impl IntoResponse> {
+/// Spark Job Server answers `/binaries` uploads with 201 and `/jars` uploads
+/// (the older API) with 200; its clients check for exactly that.
+async fn upload(state: AppState, app_name: String, body: Body, code: StatusCode) -> ApiResult<impl IntoResponse> {
     let limits = &state.settings.limits;
     // The body is read before the name is checked: a client still sending
     // would otherwise see a broken pipe instead of the answer.
@@ -141,7 +143,7 @@ async fn upload(state: AppState, app_name: String, body: Body) -> ApiResult<impl
     tracing::info!(app = %row.app_name, version = row.version, hash = %row.blob_hash, "app uploaded");
     let location = format!("/binaries/{app_name}");
     Ok((
-        StatusCode::CREATED,
+        code,
         [(header::LOCATION, location)],
         Json(UploadBody {
             status: "SUCCESS".into(),

@@ -35,15 +35,19 @@ pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>
 /// Create a context
 ///
 /// Settings come as query parameters or as a HOCON or JSON body with the same keys.
+/// Spark settings (`spark.*`, `context-factory`) are accepted and ignored: they do not
+/// apply to WebAssembly jobs.
 /// The name starts with a letter, then letters, digits, `-` and `_`.
 #[utoipa::path(post, path = "/contexts/{name}", tag = "contexts",
     params(("name" = String, Path, description = "The new context's name"), ContextParams),
     request_body(content = String, content_type = "text/plain", description = "Optional settings, HOCON or JSON"),
     responses(
-        (status = 201, description = "Created", body = StatusBody,
+        (status = 200, description = "Created", body = StatusBody,
             headers(("Location" = String, description = "Where the context is shown"))),
         (status = 400, description = "A bad name or setting, and which", body = ErrorBody),
-        (status = 409, description = "The name is taken", body = ErrorBody)))]
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The settings body is larger than the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody)))]
 pub async fn create_context(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -60,8 +64,9 @@ pub async fn create_context(
     let settings = ContextSettings::from_pairs(pairs, &state.settings).map_err(ApiError::BadRequest)?;
     state.scheduler.create_context(&name, settings).await?;
     tracing::info!(context = %name, ?settings, "context created");
+    // 200, not 201: Spark Job Server's clients check for it.
     Ok((
-        StatusCode::CREATED,
+        StatusCode::OK,
         [(header::LOCATION, format!("/contexts/{name}"))],
         Json(StatusBody::success("Context initialized")),
     ))

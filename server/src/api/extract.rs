@@ -93,7 +93,7 @@ pub const MAX_APP_NAME_LEN: usize = 100;
 
 /// App names appear in URLs and reports: letters, digits, `-`, `_` and `.`.
 pub fn check_app_name(name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
+    let valid = name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.len() <= MAX_APP_NAME_LEN
         && name
             .chars()
@@ -102,7 +102,8 @@ pub fn check_app_name(name: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "'{name}' is not a valid app name: use 1 to {MAX_APP_NAME_LEN} letters, digits, '-', '_' or '.'"
+            "'{name}' is not a valid app name: use 1 to {MAX_APP_NAME_LEN} letters, digits, '-', '_' or '.', \
+             starting with a letter or digit"
         )))
     }
 }

@@ -41,6 +41,16 @@ pub async fn submit_job(
         .app_name
         .filter(|name| !name.is_empty())
         .ok_or_else(|| ApiError::BadRequest("query parameter 'appName' is required".into()))?;
+    // Spark Job Server reads it with Scala's toBoolean: any letter case.
+    let sync = match params.sync.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "query parameter 'sync' must be true or false".into(),
+            ));
+        }
+    };
     let sync_timeout = match params.timeout.as_deref() {
         Some(text) => text
             .parse::<HumanDuration>()
@@ -62,7 +72,7 @@ pub async fn submit_job(
         .await?;
     tracing::info!(job = %submitted.id, context = %submitted.context, class_path = %submitted.class_path, "job accepted");
 
-    if params.sync != Some(true) {
+    if !sync {
         let mut report = job_report(&state, submitted.id).await?;
         // Spark Job Server answers an async submission with STARTED, and
         // its older clients read the job id from `result`.
@@ -130,7 +140,8 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> A
 /// Kill a job
 ///
 /// A waiting job leaves its queue; a running one is stopped, even in a tight loop. Either
-/// ends KILLED, and the answer is its final report.
+/// ends KILLED, and the answer is its report: KILLED, unless the job took more than 10 s to
+/// stop, when it shows the job still RUNNING.
 #[utoipa::path(delete, path = "/jobs/{jobId}", tag = "jobs",
     params(("jobId" = Uuid, Path, description = "The job's id")),
     responses(

@@ -143,12 +143,12 @@ pub struct UploadBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SubmitParams {
-    /// The app to run (its name at upload).
-    #[serde(rename = "appName")]
+    /// The app to run (its name at upload). `cp` is accepted too, as newer Spark Job Server clients send it.
+    #[serde(rename = "appName", alias = "cp")]
     #[param(rename = "appName")]
     pub app_name: Option<String>,
-    /// The entry to run; may be omitted when the app has exactly one.
-    #[serde(rename = "classPath")]
+    /// The entry to run; may be omitted when the app has exactly one. `mainClass` is accepted too.
+    #[serde(rename = "classPath", alias = "mainClass")]
     #[param(rename = "classPath")]
     pub class_path: Option<String>,
     /// Version of the app to run; the newest when omitted.
@@ -157,8 +157,9 @@ pub struct SubmitParams {
     pub app_version: Option<i32>,
     /// A persistent context to run in; without it the job gets an ad-hoc context of its own.
     pub context: Option<String>,
-    /// Wait for the result (`true`) or answer at once with the job id (`false`, the default).
-    pub sync: Option<bool>,
+    /// Wait for the result (`true`) or answer at once with the job id (`false`, the default);
+    /// any letter case.
+    pub sync: Option<String>,
     /// With `sync=true`: how long to wait, in seconds or with a unit (`30s`, `2m`). When it
     /// passes, the answer is the job's current status and the job goes on.
     pub timeout: Option<String>,

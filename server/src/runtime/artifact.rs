@@ -53,7 +53,7 @@ pub enum ArtifactError {
          or wrap the module with `wasm-tools component new`"
     )]
     CoreModule,
-    #[error("this WebAssembly binary is truncated: {0}")]
+    #[error("this WebAssembly binary is truncated or corrupt: {0}")]
     Truncated(String),
     #[error("this WebAssembly binary is malformed: {0}")]
     Malformed(String),

@@ -23,32 +23,51 @@ pub struct MemoryLimitExceeded {
     pub limit_bytes: u64,
 }
 
+/// Bytes a table element is counted as: a pointer, as wasmtime stores them.
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// Holds a job's memories and tables together to one budget: a component is
+/// made of several core modules, each with memories of its own, and the
+/// limit is the job's, not each memory's.
 pub struct MemoryLimiter {
     limit_bytes: u64,
+    used_bytes: u64,
 }
 
 impl MemoryLimiter {
     pub fn new(limit_bytes: u64) -> MemoryLimiter {
-        MemoryLimiter { limit_bytes }
+        MemoryLimiter {
+            limit_bytes,
+            used_bytes: 0,
+        }
     }
-}
 
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        // Failing the trap (rather than answering `false`, which makes
-        // `memory.grow` return -1) gives the job a clear error: Rust's
-        // allocator would otherwise abort with a bare `unreachable`.
-        if desired as u64 > self.limit_bytes {
+    fn grow(&mut self, extra_bytes: u64) -> wasmtime::Result<bool> {
+        let used = self.used_bytes.saturating_add(extra_bytes);
+        if used > self.limit_bytes {
+            // An error (rather than `false`, which makes `memory.grow` return
+            // -1) gives the job a clear message: Rust's allocator would
+            // otherwise abort with a bare `unreachable`.
             return Err(MemoryLimitExceeded {
                 limit_bytes: self.limit_bytes,
             }
             .into());
         }
+        self.used_bytes = used;
         Ok(true)
     }
+}
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(desired.saturating_sub(current) as u64)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.grow(desired.saturating_sub(current) as u64 * TABLE_ELEMENT_BYTES)
     }
 
     fn instances(&self) -> usize {
@@ -89,5 +108,25 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_holds_for_all_memories_and_tables_together() {
+        let mut limiter = MemoryLimiter::new(100 << 20);
+        assert!(limiter.memory_growing(0, 60 << 20, None).unwrap());
+        // A second memory of 60 MiB would be within the limit on its own.
+        let error = limiter.memory_growing(0, 60 << 20, None).unwrap_err();
+        assert!(error.downcast_ref::<MemoryLimitExceeded>().is_some());
+        assert!(limiter.memory_growing(0, 35 << 20, None).unwrap());
+        assert!(
+            limiter.table_growing(0, 900_000, None).is_err(),
+            "7 MiB of table elements is over"
+        );
+        assert!(!limiter.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
     }
 }

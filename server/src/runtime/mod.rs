@@ -21,6 +21,7 @@ use limits::{EpochTicker, MemoryLimitExceeded, MemoryLimiter};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
@@ -40,11 +41,11 @@ pub struct RunLimits {
 }
 
 /// One run of an entry, and what it may reach.
-pub struct JobRun<'a> {
-    pub compiled: &'a CompiledJob,
-    pub entry: &'a str,
+pub struct JobRun {
+    pub compiled: Arc<CompiledJob>,
+    pub entry: String,
     /// The config as JSON text.
-    pub config: &'a str,
+    pub config: String,
     pub limits: RunLimits,
     /// Where its logs and progress go.
     pub journal: Arc<Journal>,
@@ -104,7 +105,47 @@ pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     cache: Arc<ComponentCache>,
+    executor: Arc<GuestExecutor>,
+    /// Permits for `entries` and `validate` calls, which run outside any
+    /// context's slots.
+    checks: Arc<Semaphore>,
     _ticker: Arc<EpochTicker>,
+}
+
+/// Guest code runs on a tokio runtime of its own. A guest computes for a
+/// whole epoch tick between yields; on the server's runtime, HTTP handlers
+/// (kills among them) would queue behind it, while on separate threads the OS
+/// shares the cores between guests and handlers.
+struct GuestExecutor {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl GuestExecutor {
+    fn new() -> std::io::Result<GuestExecutor> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("guest")
+            .enable_all()
+            .build()?;
+        Ok(GuestExecutor { runtime: Some(runtime) })
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("the executor lives until dropped")
+            .handle()
+    }
+}
+
+impl Drop for GuestExecutor {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which tokio forbids inside another one.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Runtime {
@@ -132,8 +173,12 @@ impl Runtime {
         })
         .map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone());
+        let executor = GuestExecutor::new().map_err(|error| RuntimeError::Engine(error.to_string()))?;
+        let checks = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Runtime {
             cache: Arc::new(ComponentCache::new(cache_dir)),
+            executor: Arc::new(executor),
+            checks: Arc::new(Semaphore::new(checks)),
             engine,
             linker: Arc::new(linker),
             _ticker: Arc::new(ticker),
@@ -147,7 +192,7 @@ impl Runtime {
         let kind = artifact::classify(&bytes)?;
         let hash = artifact::content_hash(&bytes);
         let compiled = self.compile_checked(hash.clone(), bytes).await?;
-        let entries = self.entries(&compiled, limits).await?;
+        let entries = self.entries(compiled, limits).await?;
         artifact::check_entries(&entries)?;
         Ok(InspectedArtifact { hash, kind, entries })
     }
@@ -165,29 +210,54 @@ impl Runtime {
                 pre,
             });
             cache.store(&hash, &component, compiled.clone());
+            tracing::info!(%hash, "compiled a component");
             Ok(compiled)
         })
         .await
         .map_err(|error| ArtifactError::Internal(error.to_string()))?
     }
 
-    async fn entries(&self, compiled: &CompiledJob, limits: RunLimits) -> Result<Vec<Entry>, ArtifactError> {
+    async fn entries(&self, compiled: Arc<CompiledJob>, limits: RunLimits) -> Result<Vec<Entry>, ArtifactError> {
         let limits = RunLimits {
             timeout: limits.timeout.min(CHECK_TIMEOUT),
             ..limits
         };
-        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
-        let call = async {
-            let (mut store, instance) = self
-                .instantiate(compiled, &limits, journal.clone(), no_objects())
-                .await?;
-            instance.jobserver_job_job().call_entries(&mut store).await
+        let _permit = self.checks.acquire().await;
+        let runtime = self.clone();
+        let cancel = CancellationToken::new();
+        let task = {
+            let cancel = cancel.clone();
+            async move {
+                let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
+                let call = async {
+                    let (mut store, instance) = runtime
+                        .instantiate(&compiled, &limits, journal.clone(), no_objects())
+                        .await?;
+                    instance.jobserver_job_job().call_entries(&mut store).await
+                };
+                runtime.bounded(call, &limits, &journal, &cancel).await
+            }
         };
-        match self.bounded(call, &limits, &journal, &CancellationToken::new()).await {
-            Ok(entries) => Ok(entries),
-            Err(None) => Err(ArtifactError::EntriesFailed("interrupted".into())),
-            Err(Some(failure)) => Err(ArtifactError::EntriesFailed(failure.message)),
+        match self.on_executor(cancel, task).await {
+            Ok(Ok(entries)) => Ok(entries),
+            Ok(Err(None)) => Err(ArtifactError::EntriesFailed("interrupted".into())),
+            Ok(Err(Some(failure))) => Err(ArtifactError::EntriesFailed(failure.message)),
+            Err(message) => Err(ArtifactError::Internal(message)),
         }
+    }
+
+    /// Runs guest code on the guest executor, and stops it (through `cancel`)
+    /// if the caller stops waiting, as an HTTP handler does when its client
+    /// goes away.
+    async fn on_executor<T: Send + 'static>(
+        &self,
+        cancel: CancellationToken,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, String> {
+        let guard = cancel.drop_guard();
+        let outcome = self.executor.handle().spawn(task).await;
+        guard.disarm();
+        outcome.map_err(|error| format!("the guest task failed: {error}"))
     }
 
     /// The compiled component for a content hash: from memory, from the disk
@@ -231,10 +301,11 @@ impl Runtime {
     }
 
     /// Runs the entry's `validate`: `Ok(problems)` (empty when the config is
-    /// fine), or the failure of the call itself.
+    /// fine), or the failure of the call itself. Checks run a few at a time,
+    /// so a burst of submissions cannot run unbounded guest code.
     pub async fn validate(
         &self,
-        compiled: &CompiledJob,
+        compiled: Arc<CompiledJob>,
         entry: &str,
         config: &str,
         limits: RunLimits,
@@ -243,45 +314,67 @@ impl Runtime {
             timeout: limits.timeout.min(CHECK_TIMEOUT),
             ..limits
         };
-        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
-        let call = async {
-            let (mut store, instance) = self
-                .instantiate(compiled, &limits, journal.clone(), no_objects())
-                .await?;
-            instance
-                .jobserver_job_job()
-                .call_validate(&mut store, entry, config)
-                .await
+        let _permit = self.checks.acquire().await;
+        let runtime = self.clone();
+        let (entry, config) = (entry.to_string(), config.to_string());
+        let cancel = CancellationToken::new();
+        let task = {
+            let cancel = cancel.clone();
+            async move {
+                let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
+                let call = async {
+                    let (mut store, instance) = runtime
+                        .instantiate(&compiled, &limits, journal.clone(), no_objects())
+                        .await?;
+                    instance
+                        .jobserver_job_job()
+                        .call_validate(&mut store, &entry, &config)
+                        .await
+                };
+                runtime.bounded(call, &limits, &journal, &cancel).await
+            }
         };
-        match self.bounded(call, &limits, &journal, &CancellationToken::new()).await {
-            Ok(Ok(())) => Ok(Vec::new()),
-            Ok(Err(problems)) => Ok(problems),
-            Err(failure) => Err(failure.unwrap_or_else(|| JobFailure::new("Killed", "validation was interrupted"))),
+        match self.on_executor(cancel, task).await {
+            Ok(Ok(Ok(()))) => Ok(Vec::new()),
+            Ok(Ok(Err(problems))) => Ok(problems),
+            Ok(Err(failure)) => Err(failure.unwrap_or_else(|| JobFailure::new("Killed", "validation was interrupted"))),
+            Err(message) => Err(JobFailure::new("Internal", message)),
         }
     }
 
     /// Runs the entry to its end, its time limit, or `cancel`.
-    pub async fn run(&self, job: JobRun<'_>, cancel: &CancellationToken) -> RunOutcome {
-        let JobRun {
-            compiled,
-            entry,
-            config,
-            limits,
-            journal,
-            objects,
-        } = job;
-        let call = async {
-            let (mut store, instance) = self.instantiate(compiled, &limits, journal.clone(), objects).await?;
-            instance.jobserver_job_job().call_run(&mut store, entry, config).await
+    pub async fn run(&self, job: JobRun, cancel: CancellationToken) -> RunOutcome {
+        let runtime = self.clone();
+        let task = {
+            let cancel = cancel.clone();
+            async move {
+                let JobRun {
+                    compiled,
+                    entry,
+                    config,
+                    limits,
+                    journal,
+                    objects,
+                } = job;
+                let call = async {
+                    let (mut store, instance) = runtime
+                        .instantiate(&compiled, &limits, journal.clone(), objects)
+                        .await?;
+                    instance.jobserver_job_job().call_run(&mut store, &entry, &config).await
+                };
+                let outcome = match runtime.bounded(call, &limits, &journal, &cancel).await {
+                    Ok(Ok(result)) => check_result(result, limits.result_max_bytes),
+                    Ok(Err(message)) => RunOutcome::Failed(JobFailure::new("JobError", message)),
+                    Err(Some(failure)) => RunOutcome::Failed(failure),
+                    Err(None) => RunOutcome::Killed,
+                };
+                journal.close();
+                outcome
+            }
         };
-        let outcome = match self.bounded(call, &limits, &journal, cancel).await {
-            Ok(Ok(result)) => check_result(result, limits.result_max_bytes),
-            Ok(Err(message)) => RunOutcome::Failed(JobFailure::new("JobError", message)),
-            Err(Some(failure)) => RunOutcome::Failed(failure),
-            Err(None) => RunOutcome::Killed,
-        };
-        journal.close();
-        outcome
+        self.on_executor(cancel, task)
+            .await
+            .unwrap_or_else(|message| RunOutcome::Failed(JobFailure::new("Internal", message)))
     }
 
     async fn instantiate(

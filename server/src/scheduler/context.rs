@@ -69,6 +69,10 @@ impl ContextSettings {
                     ));
                 }
             };
+            if key == "spark" || key.starts_with("spark.") || key == "context-factory" {
+                tracing::info!(%key, "ignoring a Spark context setting: it does not apply to WebAssembly jobs");
+                continue;
+            }
             match key.as_str() {
                 "num-cpu-cores" => {
                     context.num_cpu_cores = parse_count(&key, &text, 1, MAX_NUM_CPU_CORES)?;
@@ -166,9 +170,10 @@ mod tests {
         assert!(error(&[("num-cpu-cores", json!("two"))]).contains("not 'two'"));
         assert!(error(&[("memory-per-node", json!("lots"))]).contains("memory-per-node: 'lots' is not a size"));
         assert!(error(&[("memory-per-node", json!("64g"))]).contains("between 1m and 4g"));
-        assert!(
-            error(&[("spark.executor.cores", json!("2"))]).contains("unknown context setting 'spark.executor.cores'")
-        );
+        assert!(error(&[("cores", json!("2"))]).contains("unknown context setting 'cores'"));
+        // Spark Job Server scripts send Spark's own settings; they do not apply here.
+        let spark = pairs(&[("spark.executor.memory", json!("1g")), ("context-factory", json!("x"))]);
+        assert!(ContextSettings::from_pairs(spark, &settings).is_ok());
         assert!(error(&[("num-cpu-cores", json!([1]))]).contains("must be a number or a string"));
     }
 }

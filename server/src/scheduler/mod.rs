@@ -94,6 +94,18 @@ struct JobSpec {
     compiled: Arc<CompiledJob>,
 }
 
+impl JobSpec {
+    /// Whose named objects the job sees. An ad-hoc context's are keyed by the
+    /// job, in a form no persistent context name can take (it has a ':').
+    fn objects_scope(&self) -> String {
+        if self.adhoc {
+            format!("adhoc:{}", self.id)
+        } else {
+            self.context.clone()
+        }
+    }
+}
+
 impl Queued for JobSpec {
     fn id(&self) -> Uuid {
         self.id
@@ -110,13 +122,32 @@ struct LiveContext {
 /// A job that is queued or running.
 struct LiveJob {
     pool: Arc<Pool<JobSpec>>,
-    cancel: CancellationToken,
-    /// Why it is being killed, once it is: the message it ends KILLED with.
-    kill_reason: Arc<Mutex<Option<String>>>,
+    kill: KillSwitch,
     /// Set once the scheduler lets go of the job: its final status, or
     /// STARTED for a waiting job left queued for the next start.
     ended: watch::Receiver<Option<&'static str>>,
     ended_sender: Arc<watch::Sender<Option<&'static str>>>,
+}
+
+/// Stops a job's run; the first reason given is the one its report shows.
+#[derive(Clone, Default)]
+struct KillSwitch {
+    cancel: CancellationToken,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+impl KillSwitch {
+    fn pull(&self, reason: &str) {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| reason.to_string());
+        self.cancel.cancel();
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 /// What a client asks to run.
@@ -245,7 +276,7 @@ impl Scheduler {
         let compiled = self.load(&version.blob_hash).await?;
         let problems = inner
             .runtime
-            .validate(&compiled, &class_path, &submission.config, limits)
+            .validate(compiled.clone(), &class_path, &submission.config, limits)
             .await
             .map_err(SchedulerError::ValidateCrashed)?;
         if !problems.is_empty() {
@@ -258,6 +289,7 @@ impl Scheduler {
                 running,
                 queued,
             },
+            Refusal::Closed if inner.shutting_down.is_cancelled() => SchedulerError::ShuttingDown,
             Refusal::Closed => SchedulerError::ContextNotFound(context.clone()),
         })?;
         let now = Utc::now();
@@ -304,10 +336,13 @@ impl Scheduler {
             }
             Admission::Queue => {
                 if let Some(spec) = pool.confirm(spec) {
-                    if pool.is_closed() {
-                        self.end_unstarted(id, status::KILLED, "its context was deleted").await;
-                    } else {
+                    if !pool.is_closed() {
                         self.spawn(spec, pool, true);
+                    } else if inner.shutting_down.is_cancelled() {
+                        // Recorded as STARTED: it runs after the next start.
+                        self.unregister(id, status::STARTED);
+                    } else {
+                        self.end_unstarted(id, status::KILLED, "its context was deleted").await;
                     }
                 }
             }
@@ -332,11 +367,8 @@ impl Scheduler {
     /// (within an epoch tick, even in a tight loop). Both end KILLED. Returns
     /// once the job has ended.
     pub async fn kill(&self, id: Uuid, reason: &str) -> SchedulerResult<()> {
-        let live = self
-            .jobs()
-            .get(&id)
-            .map(|job| (job.pool.clone(), job.cancel.clone(), job.kill_reason.clone()));
-        let Some((pool, cancel, kill_reason)) = live else {
+        let live = self.jobs().get(&id).map(|job| (job.pool.clone(), job.kill.clone()));
+        let Some((pool, kill)) = live else {
             return match self.inner.store.get_job(id).await? {
                 Some(job) => Err(SchedulerError::JobEnded { id, status: job.status }),
                 None => Err(SchedulerError::JobNotFound(id)),
@@ -346,11 +378,7 @@ impl Scheduler {
             self.end_unstarted(id, status::KILLED, reason).await;
             return Ok(());
         }
-        kill_reason
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(|| reason.to_string());
-        cancel.cancel();
+        kill.pull(reason);
         self.wait(id, KILL_WAIT).await;
         Ok(())
     }
@@ -417,7 +445,12 @@ impl Scheduler {
             self.kill(id, &reason).await.ok();
         }
         self.inner.store.delete_context(name).await?;
-        self.contexts().remove(name);
+        // A context of the same name may have been created since the row went:
+        // remove only the one this call closed.
+        let mut contexts = self.contexts();
+        if contexts.get(name).is_some_and(|live| Arc::ptr_eq(&live.pool, &pool)) {
+            contexts.remove(name);
+        }
         Ok(())
     }
 
@@ -550,8 +583,7 @@ impl Scheduler {
             id,
             LiveJob {
                 pool,
-                cancel: CancellationToken::new(),
-                kill_reason: Arc::new(Mutex::new(None)),
+                kill: KillSwitch::default(),
                 ended: receiver,
                 ended_sender: Arc::new(sender),
             },
@@ -605,20 +637,34 @@ impl Scheduler {
             // Runs this job, then whatever its slot is handed next.
             while let Some((spec, was_queued)) = next.take() {
                 let id = spec.id;
+                if pool.is_closed() {
+                    // Admitted just as its context was deleted or the server
+                    // began to shut down: those only kill the jobs they see.
+                    scheduler.refuse_to_start(id);
+                }
                 scheduler.execute(spec, was_queued).await;
                 next = pool.finished(id).map(|spec| (spec, true));
             }
         });
     }
 
+    /// Kills a job before it runs, with the reason its pool closed.
+    fn refuse_to_start(&self, id: Uuid) {
+        let reason = if self.inner.shutting_down.is_cancelled() {
+            "the server shut down while the job was running"
+        } else {
+            "its context was deleted"
+        };
+        if let Some(job) = self.jobs().get(&id) {
+            job.kill.pull(reason);
+        }
+    }
+
     async fn execute(&self, spec: JobSpec, was_queued: bool) {
         let inner = &self.inner;
         let id = spec.id;
-        let live = self
-            .jobs()
-            .get(&id)
-            .map(|job| (job.cancel.clone(), job.kill_reason.clone()));
-        let Some((cancel, kill_reason)) = live else {
+        let live = self.jobs().get(&id).map(|job| job.kill.clone());
+        let Some(kill) = live else {
             return;
         };
         if was_queued && let Err(error) = inner.store.mark_running(id, Utc::now()).await {
@@ -627,7 +673,7 @@ impl Scheduler {
         let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
         let objects = Arc::new(ContextObjects {
             store: inner.store.clone(),
-            context: spec.context.clone(),
+            context: spec.objects_scope(),
         });
         let flushing = CancellationToken::new();
         let flusher = tokio::spawn(flush_journal(
@@ -637,14 +683,14 @@ impl Scheduler {
             flushing.clone(),
         ));
         let run = JobRun {
-            compiled: &spec.compiled,
-            entry: &spec.class_path,
-            config: &spec.config,
+            compiled: spec.compiled.clone(),
+            entry: spec.class_path.clone(),
+            config: spec.config.clone(),
             limits: spec.limits,
             journal,
             objects,
         };
-        let outcome = inner.runtime.run(run, &cancel).await;
+        let outcome = inner.runtime.run(run, kill.cancel.clone()).await;
         flushing.cancel();
         if let Err(error) = flusher.await {
             tracing::error!(job = %id, %error, "the journal flusher of a job failed");
@@ -669,12 +715,12 @@ impl Scheduler {
                 ended_at: Utc::now(),
                 result: None,
                 error_class: Some("Killed".to_string()),
-                error_message: kill_reason.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+                error_message: kill.reason(),
             },
         };
         self.record_end(id, &end).await;
         if spec.adhoc
-            && let Err(error) = inner.store.delete_objects_of(&spec.context).await
+            && let Err(error) = inner.store.delete_objects_of(&spec.objects_scope()).await
         {
             tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");
         }

@@ -16,7 +16,7 @@ pub use contexts::ContextRow;
 pub use jobs::{JobEnd, JobListFilter, JobLogRow, JobRow, NewJob, PendingJobRow, ReconcileReport};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,6 +32,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long the first connection may take before start-up gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -43,6 +46,19 @@ impl Store {
     /// applies the migrations in `migrations/`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
         let options = PgConnectOptions::from_str(url)?.application_name("jobserver");
+        tracing::info!(
+            host = options.get_host(),
+            port = options.get_port(),
+            database = ?options.get_database(),
+            "connecting to the database"
+        );
+        // One plain connection first: when the database cannot be reached,
+        // this fails at once with the reason (refused, bad password, ...),
+        // where the pool would wait out its timeout and say only that.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))

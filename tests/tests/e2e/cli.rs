@@ -5,7 +5,10 @@ use std::process::Command;
 
 #[test]
 fn help_documents_every_setting_with_its_environment_variable() {
-    let output = Command::new(server_binary()).args(["serve", "--help"]).output().unwrap();
+    let output = Command::new(server_binary())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for expected in [

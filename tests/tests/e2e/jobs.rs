@@ -21,9 +21,13 @@ async fn wordcount_runs_sync_as_in_the_readme() {
     assert_eq!(reply.body["appVersion"], 1);
     assert!(reply.body["duration"].as_str().unwrap().ends_with(" secs"), "{reply:?}");
 
-    // classPath may be omitted when the component has one entry; JSON works as well as HOCON.
+    // classPath may be omitted when the component has one entry; JSON works as well as HOCON;
+    // newer Spark Job Server clients' parameter names and letter case work too.
     let reply = api
-        .submit("appName=wordcount&sync=true", r#"{"input": {"string": "x y x"}}"#)
+        .submit(
+            "cp=wordcount&mainClass=wordcount&sync=True",
+            r#"{"input": {"string": "x y x"}}"#,
+        )
         .await;
     assert_eq!(reply.body["result"], json!({"x": 2, "y": 1}), "{reply:?}");
 }

@@ -16,7 +16,7 @@ async fn a_restart_brings_contexts_back_and_keeps_results() {
         )
         .await
         .status,
-        201
+        200
     );
     let done = job_id(
         &api.submit("appName=wordcount&context=keep&sync=true", "input.string = a a")
@@ -57,7 +57,7 @@ async fn a_restart_brings_contexts_back_and_keeps_results() {
 async fn a_crash_leaves_nothing_running_and_waiting_jobs_run_after_restart() {
     let mut server = server_with_jobs().await;
     let api = server.api();
-    assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 201);
+    assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 200);
     let running = start_job(&api, "appName=testjobs&classPath=spin&context=solo", "").await;
     let waiting = start_job(&api, "appName=wordcount&context=solo", "input.string = after crash").await;
     api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING")
@@ -79,7 +79,7 @@ async fn a_crash_leaves_nothing_running_and_waiting_jobs_run_after_restart() {
 async fn sigterm_kills_running_jobs_and_keeps_waiting_ones_for_the_next_start() {
     let mut server = server_with_jobs().await;
     let api = server.api();
-    assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 201);
+    assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 200);
     let running = start_job(&api, "appName=testjobs&classPath=spin&context=solo", "").await;
     let waiting = start_job(&api, "appName=testjobs&classPath=noop&context=solo", "").await;
     api.wait_for_job(&running, WAIT, |report| report["status"] == "RUNNING")
@@ -132,7 +132,12 @@ async fn ended_jobs_past_their_retention_are_purged_at_start() {
     let database = fresh_database().await;
     let mut server = TestServer::start(&database).await;
     upload_examples(&server.api()).await;
-    let old = job_id(&server.api().submit("appName=testjobs&classPath=noop&sync=true", "").await);
+    let old = job_id(
+        &server
+            .api()
+            .submit("appName=testjobs&classPath=noop&sync=true", "")
+            .await,
+    );
     assert!(server.terminate().await.success());
     drop(server);
 
@@ -140,7 +145,11 @@ async fn ended_jobs_past_their_retention_are_purged_at_start() {
     let server =
         TestServer::start_with(ServerOptions::with_database(&database).env("JOBSERVER_JOB_RETENTION", "1s")).await;
     let api = server.api();
-    assert_eq!(api.get(&format!("/jobs/{old}")).await.status, 404, "the old job was purged");
+    assert_eq!(
+        api.get(&format!("/jobs/{old}")).await.status,
+        404,
+        "the old job was purged"
+    );
     assert_eq!(api.get("/binaries/testjobs").await.status, 200, "only jobs are purged");
     let fresh = job_id(&api.submit("appName=testjobs&classPath=noop&sync=true", "").await);
     assert_eq!(api.get(&format!("/jobs/{fresh}")).await.status, 200);
