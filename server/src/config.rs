@@ -44,6 +44,10 @@ pub struct Limits {
     pub job_log_max_size: ByteSize,
     /// How long `sync=true` waits when the request gives no `timeout`.
     pub sync_timeout: Duration,
+    /// Largest named object a job may store.
+    pub named_object_max_size: ByteSize,
+    /// How many named objects one context may hold.
+    pub named_objects_per_context: u32,
 }
 
 /// How many jobs run at once and how many may wait.
@@ -83,6 +87,8 @@ impl Default for Settings {
                 request_max_size: ByteSize::mib(1),
                 job_log_max_size: ByteSize::mib(1),
                 sync_timeout: Duration::from_secs(60),
+                named_object_max_size: ByteSize::mib(16),
+                named_objects_per_context: 10_000,
             },
             scheduling: Scheduling {
                 adhoc_max_running: 4,
@@ -141,6 +147,12 @@ pub struct SettingsArgs {
     /// How long `sync=true` waits without a `timeout` parameter [default: 60s].
     #[arg(long, env = "JOBSERVER_SYNC_TIMEOUT", value_name = "DURATION")]
     pub sync_timeout: Option<HumanDuration>,
+    /// Largest named object a job may store [default: 16m].
+    #[arg(long, env = "JOBSERVER_NAMED_OBJECT_MAX_SIZE", value_name = "SIZE")]
+    pub named_object_max_size: Option<ByteSize>,
+    /// How many named objects one context may hold [default: 10000].
+    #[arg(long, env = "JOBSERVER_NAMED_OBJECTS_PER_CONTEXT", value_name = "N")]
+    pub named_objects_per_context: Option<u32>,
     /// Ended jobs older than this are purged [default: 7d].
     #[arg(long, env = "JOBSERVER_JOB_RETENTION", value_name = "DURATION")]
     pub job_retention: Option<HumanDuration>,
@@ -191,6 +203,8 @@ struct FileLimits {
     request_max_size: Option<ByteSize>,
     job_log_max_size: Option<ByteSize>,
     sync_timeout: Option<HumanDuration>,
+    named_object_max_size: Option<ByteSize>,
+    named_objects_per_context: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -285,6 +299,15 @@ impl SettingsArgs {
         set(
             &mut limits.sync_timeout,
             self.sync_timeout.or(file.limits.sync_timeout).map(|d| d.0),
+        );
+
+        set(
+            &mut limits.named_object_max_size,
+            self.named_object_max_size.or(file.limits.named_object_max_size),
+        );
+        set(
+            &mut limits.named_objects_per_context,
+            self.named_objects_per_context.or(file.limits.named_objects_per_context),
         );
 
         let scheduling = &mut settings.scheduling;

@@ -674,6 +674,8 @@ impl Scheduler {
         let objects = Arc::new(ContextObjects {
             store: inner.store.clone(),
             context: spec.objects_scope(),
+            max_value_bytes: inner.settings.limits.named_object_max_size.0,
+            max_objects: inner.settings.limits.named_objects_per_context,
         });
         let flushing = CancellationToken::new();
         let flusher = tokio::spawn(flush_journal(

@@ -6,7 +6,10 @@ use crate::store::Store;
 
 pub struct ContextObjects {
     pub store: Store,
+    /// The context's name, or the ad-hoc job's scope.
     pub context: String,
+    pub max_value_bytes: u64,
+    pub max_objects: u32,
 }
 
 /// The job sees that storage failed, not how: database errors are logged here.
@@ -22,10 +25,26 @@ impl ObjectSpace for ContextObjects {
 
     fn put<'a>(&'a self, name: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.store
-                .put_object(&self.context, name, &value)
+            if value.len() as u64 > self.max_value_bytes {
+                return Err(format!(
+                    "named object '{name}' is {} bytes, over the limit of {} bytes",
+                    value.len(),
+                    self.max_value_bytes
+                ));
+            }
+            let stored = self
+                .store
+                .put_object(&self.context, name, &value, self.max_objects)
                 .await
-                .map_err(storage_error)
+                .map_err(storage_error)?;
+            if stored {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the context already holds {} named objects, its limit; delete some first",
+                    self.max_objects
+                ))
+            }
         })
     }
 

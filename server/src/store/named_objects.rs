@@ -13,17 +13,23 @@ impl Store {
         )
     }
 
-    pub async fn put_object(&self, context: &str, name: &str, value: &[u8]) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO named_objects (context, name, value) VALUES ($1, $2, $3)
+    /// Stores or replaces an object; false when it is new and the context
+    /// already holds `max_objects`.
+    pub async fn put_object(&self, context: &str, name: &str, value: &[u8], max_objects: u32) -> StoreResult<bool> {
+        let stored = sqlx::query(
+            "INSERT INTO named_objects (context, name, value)
+             SELECT $1, $2, $3
+             WHERE EXISTS (SELECT 1 FROM named_objects WHERE context = $1 AND name = $2)
+                OR (SELECT count(*) FROM named_objects WHERE context = $1) < $4
              ON CONFLICT (context, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
         )
         .bind(context)
         .bind(name)
         .bind(value)
+        .bind(i64::from(max_objects))
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(stored.rows_affected() == 1)
     }
 
     /// True when there was an object of that name.

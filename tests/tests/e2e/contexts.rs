@@ -205,3 +205,43 @@ async fn named_objects_are_shared_by_the_jobs_of_a_context() {
         .await;
     assert_eq!(fresh.body["status"], "ERROR", "{fresh:?}");
 }
+
+#[tokio::test]
+async fn named_objects_have_a_size_and_a_count_limit() {
+    let server = TestServer::start_with(
+        jobserver_tests::ServerOptions::with_database(&fresh_database().await)
+            .env("JOBSERVER_NAMED_OBJECT_MAX_SIZE", "1k")
+            .env("JOBSERVER_NAMED_OBJECTS_PER_CONTEXT", "2"),
+    )
+    .await;
+    upload_examples(&server.api()).await;
+    let api = server.api();
+    assert_eq!(api.post("/contexts/small", "").await.status, 200);
+    let run = |config: String| {
+        let api = api.clone();
+        async move {
+            api.submit("appName=testjobs&classPath=objects&context=small&sync=true", &config)
+                .await
+        }
+    };
+    let big = run(format!("op = put, name = big, value = \"{}\"", "x".repeat(2000))).await;
+    assert_eq!(big.body["status"], "ERROR", "{big:?}");
+    assert!(big.message().contains("over the limit of 1024 bytes"), "{big:?}");
+    for name in ["a", "b"] {
+        let stored = run(format!("op = put, name = {name}, value = 1")).await;
+        assert_eq!(stored.body["result"], json!({"stored": true}), "{stored:?}");
+    }
+    let third = run("op = put, name = c, value = 1".into()).await;
+    assert_eq!(third.body["status"], "ERROR", "{third:?}");
+    assert!(third.message().contains("already holds 2 named objects"), "{third:?}");
+    let replaced = run("op = put, name = a, value = 2".into()).await;
+    assert_eq!(
+        replaced.body["result"],
+        json!({"stored": true}),
+        "replacing is fine: {replaced:?}"
+    );
+    let read = run("op = get, name = a".into()).await;
+    assert_eq!(read.body["result"], json!({"found": true, "value": 2}), "{read:?}");
+    let listed = run("op = list".into()).await;
+    assert_eq!(listed.body["result"], json!({"names": ["a", "b"]}), "{listed:?}");
+}
