@@ -6,14 +6,21 @@ use crate::config::{LogFormat, Settings, SettingsArgs};
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
-use crate::store::local_postgres::LocalPostgres;
+use crate::store::local_postgres::{LocalPostgres, LocalPostgresError};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use sha2::Digest;
 use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Where local mode keeps a cluster that the `postgres` user could not reach
+/// in the data directory.
+const FALLBACK_CLUSTER_ROOT: &str = "/var/lib/jobserver/clusters";
 
 /// How often ended jobs past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -108,9 +115,8 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
     let local_postgres = match &settings.database_url {
         Some(_) => None,
         None => {
-            let dir = settings.data_dir.join("postgres");
-            tracing::info!(dir = %dir.display(), "local mode: starting a private PostgreSQL");
-            let postgres = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir))
+            let data_dir = settings.data_dir.clone();
+            let postgres = tokio::task::spawn_blocking(move || start_local_postgres(&data_dir))
                 .await?
                 .context("local mode (no DATABASE_URL given)")?;
             Some(postgres)
@@ -129,6 +135,39 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
         }
     }
     result
+}
+
+/// Local mode's PostgreSQL lives in `<data-dir>/postgres`. Run as root,
+/// PostgreSQL runs as the `postgres` user, which cannot enter a data directory
+/// under, say, /root (mode 700); rather than fail the one command that runs
+/// the server, the cluster then goes under /var/lib/jobserver, in a directory
+/// named after the data directory so that each keeps its own.
+fn start_local_postgres(data_dir: &Path) -> Result<LocalPostgres, LocalPostgresError> {
+    let dir = data_dir.join("postgres");
+    tracing::info!(dir = %dir.display(), "local mode: starting a private PostgreSQL");
+    match LocalPostgres::start(&dir) {
+        Err(LocalPostgresError::NotTraversable { blocking, .. }) => {
+            let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+            let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+            let fallback = Path::new(FALLBACK_CLUSTER_ROOT)
+                .join(&hex::encode(digest)[..16])
+                .join("postgres");
+            tracing::warn!(
+                unreachable = %blocking.display(),
+                dir = %fallback.display(),
+                "the postgres user cannot reach the data directory; keeping the cluster elsewhere"
+            );
+            for parent in fallback.ancestors().skip(1).take(3) {
+                std::fs::create_dir_all(parent).map_err(|source| LocalPostgresError::Io {
+                    context: format!("creating {}", parent.display()),
+                    source,
+                })?;
+                let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755));
+            }
+            LocalPostgres::start(&fallback)
+        }
+        other => other,
+    }
 }
 
 async fn run(

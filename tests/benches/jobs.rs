@@ -18,7 +18,7 @@ async fn main() {
     let api = server.api();
     assert_eq!(api.upload("bench", &components().test_jobs).await.status, 201);
     let context = format!("/contexts/bench?num-cpu-cores={CONCURRENCY}&max-queued-jobs=1000");
-    assert_eq!(api.post(&context, "").await.status, 201);
+    assert_eq!(api.post(&context, "").await.status, 200);
     let query = "appName=bench&classPath=noop&context=bench&sync=true";
 
     for _ in 0..WARM_UP {
