@@ -13,6 +13,8 @@ pub use artifact::{ArtifactError, ArtifactKind};
 pub use bindings::{Entry, Problem};
 pub use host::{Journal, JournalBatch, LogLine, ObjectSpace};
 
+use host::BoxFuture;
+
 use bindings::{JobComponent, JobComponentPre};
 use cache::ComponentCache;
 use host::journal::Stream;
@@ -218,46 +220,66 @@ impl Runtime {
     }
 
     async fn entries(&self, compiled: Arc<CompiledJob>, limits: RunLimits) -> Result<Vec<Entry>, ArtifactError> {
-        let limits = RunLimits {
-            timeout: limits.timeout.min(CHECK_TIMEOUT),
-            ..limits
-        };
         let _permit = self.checks.acquire().await;
-        let runtime = self.clone();
-        let cancel = CancellationToken::new();
-        let task = {
-            let cancel = cancel.clone();
-            async move {
-                let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
-                let call = async {
-                    let (mut store, instance) = runtime
-                        .instantiate(&compiled, &limits, journal.clone(), no_objects())
-                        .await?;
-                    instance.jobserver_job_job().call_entries(&mut store).await
-                };
-                runtime.bounded(call, &limits, &journal, &cancel).await
-            }
-        };
-        match self.on_executor(cancel, task).await {
-            Ok(Ok(entries)) => Ok(entries),
-            Ok(Err(None)) => Err(ArtifactError::EntriesFailed("interrupted".into())),
-            Ok(Err(Some(failure))) => Err(ArtifactError::EntriesFailed(failure.message)),
-            Err(message) => Err(ArtifactError::Internal(message)),
+        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
+        let outcome = self
+            .guest_call(
+                compiled,
+                check_limits(limits),
+                journal,
+                no_objects(),
+                CancellationToken::new(),
+                |store, instance| Box::pin(instance.jobserver_job_job().call_entries(store)),
+            )
+            .await;
+        match outcome {
+            Ok(entries) => Ok(entries),
+            Err(None) => Err(ArtifactError::EntriesFailed("interrupted".into())),
+            Err(Some(failure)) => Err(ArtifactError::EntriesFailed(failure.message)),
         }
     }
 
-    /// Runs guest code on the guest executor, and stops it (through `cancel`)
-    /// if the caller stops waiting, as an HTTP handler does when its client
-    /// goes away.
-    async fn on_executor<T: Send + 'static>(
+    /// Calls into a fresh instance of the component on the guest executor,
+    /// under the limits and `cancel`. `Err(None)` means it was cancelled, and
+    /// that happens too when the caller stops waiting, as an HTTP handler
+    /// does when its client goes away.
+    async fn guest_call<T, F>(
         &self,
+        compiled: Arc<CompiledJob>,
+        limits: RunLimits,
+        journal: Arc<Journal>,
+        objects: Arc<dyn ObjectSpace>,
         cancel: CancellationToken,
-        task: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, String> {
+        call: F,
+    ) -> Result<T, Option<JobFailure>>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a JobComponent) -> BoxFuture<'a, wasmtime::Result<T>>
+            + Send
+            + 'static,
+    {
+        let runtime = self.clone();
+        let task = {
+            let cancel = cancel.clone();
+            async move {
+                let instance_call = async {
+                    let (mut store, instance) = runtime
+                        .instantiate(&compiled, &limits, journal.clone(), objects)
+                        .await?;
+                    call(&mut store, &instance).await
+                };
+                runtime.bounded(instance_call, &limits, &journal, &cancel).await
+            }
+        };
         let guard = cancel.drop_guard();
         let outcome = self.executor.handle().spawn(task).await;
         guard.disarm();
-        outcome.map_err(|error| format!("the guest task failed: {error}"))
+        outcome.unwrap_or_else(|error| {
+            Err(Some(JobFailure::new(
+                "Internal",
+                format!("the guest task failed: {error}"),
+            )))
+        })
     }
 
     /// The compiled component for a content hash: from memory, from the disk
@@ -310,71 +332,57 @@ impl Runtime {
         config: &str,
         limits: RunLimits,
     ) -> Result<Vec<Problem>, JobFailure> {
-        let limits = RunLimits {
-            timeout: limits.timeout.min(CHECK_TIMEOUT),
-            ..limits
-        };
         let _permit = self.checks.acquire().await;
-        let runtime = self.clone();
+        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
         let (entry, config) = (entry.to_string(), config.to_string());
-        let cancel = CancellationToken::new();
-        let task = {
-            let cancel = cancel.clone();
-            async move {
-                let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
-                let call = async {
-                    let (mut store, instance) = runtime
-                        .instantiate(&compiled, &limits, journal.clone(), no_objects())
-                        .await?;
-                    instance
-                        .jobserver_job_job()
-                        .call_validate(&mut store, &entry, &config)
-                        .await
-                };
-                runtime.bounded(call, &limits, &journal, &cancel).await
-            }
-        };
-        match self.on_executor(cancel, task).await {
-            Ok(Ok(Ok(()))) => Ok(Vec::new()),
-            Ok(Ok(Err(problems))) => Ok(problems),
-            Ok(Err(failure)) => Err(failure.unwrap_or_else(|| JobFailure::new("Killed", "validation was interrupted"))),
-            Err(message) => Err(JobFailure::new("Internal", message)),
+        let outcome = self
+            .guest_call(
+                compiled,
+                check_limits(limits),
+                journal,
+                no_objects(),
+                CancellationToken::new(),
+                move |store, instance| {
+                    Box::pin(async move { instance.jobserver_job_job().call_validate(store, &entry, &config).await })
+                },
+            )
+            .await;
+        match outcome {
+            Ok(Ok(())) => Ok(Vec::new()),
+            Ok(Err(problems)) => Ok(problems),
+            Err(failure) => Err(failure.unwrap_or_else(|| JobFailure::new("Killed", "validation was interrupted"))),
         }
     }
 
     /// Runs the entry to its end, its time limit, or `cancel`.
     pub async fn run(&self, job: JobRun, cancel: CancellationToken) -> RunOutcome {
-        let runtime = self.clone();
-        let task = {
-            let cancel = cancel.clone();
-            async move {
-                let JobRun {
-                    compiled,
-                    entry,
-                    config,
-                    limits,
-                    journal,
-                    objects,
-                } = job;
-                let call = async {
-                    let (mut store, instance) = runtime
-                        .instantiate(&compiled, &limits, journal.clone(), objects)
-                        .await?;
-                    instance.jobserver_job_job().call_run(&mut store, &entry, &config).await
-                };
-                let outcome = match runtime.bounded(call, &limits, &journal, &cancel).await {
-                    Ok(Ok(result)) => check_result(result, limits.result_max_bytes),
-                    Ok(Err(message)) => RunOutcome::Failed(JobFailure::new("JobError", message)),
-                    Err(Some(failure)) => RunOutcome::Failed(failure),
-                    Err(None) => RunOutcome::Killed,
-                };
-                journal.close();
-                outcome
-            }
-        };
-        self.on_executor(cancel, task)
-            .await
-            .unwrap_or_else(|message| RunOutcome::Failed(JobFailure::new("Internal", message)))
+        let JobRun {
+            compiled,
+            entry,
+            config,
+            limits,
+            journal,
+            objects,
+        } = job;
+        let outcome = self
+            .guest_call(
+                compiled,
+                limits,
+                journal.clone(),
+                objects,
+                cancel,
+                move |store, instance| {
+                    Box::pin(async move { instance.jobserver_job_job().call_run(store, &entry, &config).await })
+                },
+            )
+            .await;
+        journal.close();
+        match outcome {
+            Ok(Ok(result)) => check_result(result, limits.result_max_bytes),
+            Ok(Err(message)) => RunOutcome::Failed(JobFailure::new("JobError", message)),
+            Err(Some(failure)) => RunOutcome::Failed(failure),
+            Err(None) => RunOutcome::Killed,
+        }
     }
 
     async fn instantiate(
@@ -428,6 +436,14 @@ impl Runtime {
                 ))),
             },
         }
+    }
+}
+
+/// `entries` and `validate` must be quick, whatever the job may take.
+fn check_limits(limits: RunLimits) -> RunLimits {
+    RunLimits {
+        timeout: limits.timeout.min(CHECK_TIMEOUT),
+        ..limits
     }
 }
 
