@@ -220,23 +220,43 @@ impl Runtime {
     }
 
     async fn entries(&self, compiled: Arc<CompiledJob>, limits: RunLimits) -> Result<Vec<Entry>, ArtifactError> {
-        let _permit = self.checks.acquire().await;
-        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
         let outcome = self
-            .guest_call(
-                compiled,
-                check_limits(limits),
-                journal,
-                no_objects(),
-                CancellationToken::new(),
-                |store, instance| Box::pin(instance.jobserver_job_job().call_entries(store)),
-            )
+            .check_call(compiled, limits, |store, instance| {
+                Box::pin(instance.jobserver_job_job().call_entries(store))
+            })
             .await;
         match outcome {
             Ok(entries) => Ok(entries),
             Err(None) => Err(ArtifactError::EntriesFailed("interrupted".into())),
             Err(Some(failure)) => Err(ArtifactError::EntriesFailed(failure.message)),
         }
+    }
+
+    /// A `guest_call` that checks a component rather than running a job
+    /// (`entries`, `validate`): under the short check time limit, without
+    /// named objects, and a few at a time, so a burst of uploads or
+    /// submissions cannot run unbounded guest code.
+    async fn check_call<T, F>(
+        &self,
+        compiled: Arc<CompiledJob>,
+        limits: RunLimits,
+        call: F,
+    ) -> Result<T, Option<JobFailure>>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a JobComponent) -> BoxFuture<'a, wasmtime::Result<T>>
+            + Send
+            + 'static,
+    {
+        let _permit = self.checks.acquire().await;
+        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
+        let limits = RunLimits {
+            timeout: limits.timeout.min(CHECK_TIMEOUT),
+            ..limits
+        };
+        let no_objects: Arc<dyn ObjectSpace> = Arc::new(host::NoObjects);
+        self.guest_call(compiled, limits, journal, no_objects, CancellationToken::new(), call)
+            .await
     }
 
     /// Calls into a fresh instance of the component on the guest executor,
@@ -323,8 +343,7 @@ impl Runtime {
     }
 
     /// Runs the entry's `validate`: `Ok(problems)` (empty when the config is
-    /// fine), or the failure of the call itself. Checks run a few at a time,
-    /// so a burst of submissions cannot run unbounded guest code.
+    /// fine), or the failure of the call itself.
     pub async fn validate(
         &self,
         compiled: Arc<CompiledJob>,
@@ -332,20 +351,11 @@ impl Runtime {
         config: &str,
         limits: RunLimits,
     ) -> Result<Vec<Problem>, JobFailure> {
-        let _permit = self.checks.acquire().await;
-        let journal = Arc::new(Journal::new(limits.log_max_bytes as usize));
         let (entry, config) = (entry.to_string(), config.to_string());
         let outcome = self
-            .guest_call(
-                compiled,
-                check_limits(limits),
-                journal,
-                no_objects(),
-                CancellationToken::new(),
-                move |store, instance| {
-                    Box::pin(async move { instance.jobserver_job_job().call_validate(store, &entry, &config).await })
-                },
-            )
+            .check_call(compiled, limits, move |store, instance| {
+                Box::pin(async move { instance.jobserver_job_job().call_validate(store, &entry, &config).await })
+            })
             .await;
         match outcome {
             Ok(Ok(())) => Ok(Vec::new()),
@@ -437,18 +447,6 @@ impl Runtime {
             },
         }
     }
-}
-
-/// `entries` and `validate` must be quick, whatever the job may take.
-fn check_limits(limits: RunLimits) -> RunLimits {
-    RunLimits {
-        timeout: limits.timeout.min(CHECK_TIMEOUT),
-        ..limits
-    }
-}
-
-fn no_objects() -> Arc<dyn ObjectSpace> {
-    Arc::new(host::NoObjects)
 }
 
 fn check_result(result: String, max_bytes: u64) -> RunOutcome {
