@@ -380,6 +380,19 @@ impl Reply {
     }
 }
 
+/// `field` of each element of the array `list`, as text: job ids of a listing, messages of
+/// a log. Panics when `list` is not an array, so a test cannot pass on a missing list.
+pub fn field_of_each(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("expected an array, got {list}"))
+        .iter()
+        .map(|element| match &element[field] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
 impl Api {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

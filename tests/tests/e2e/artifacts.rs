@@ -41,13 +41,11 @@ async fn every_upload_is_a_version_and_identical_content_is_stored_once() {
     assert_eq!(second.body["result"]["version"], 2);
     assert_eq!(second.body["result"]["hash"], reply.body["result"]["hash"]);
     let shown = api.get("/binaries/wc").await;
-    let versions: Vec<i64> = shown.body["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["version"].as_i64().unwrap())
-        .collect();
-    assert_eq!(versions, [2, 1], "newest first");
+    assert_eq!(
+        field_of_each(&shown.body["versions"], "version"),
+        ["2", "1"],
+        "newest first"
+    );
 
     let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database)
         .await

@@ -10,7 +10,7 @@ mod jobs;
 mod limits;
 mod restart;
 
-use jobserver_tests::{Api, Reply, TestServer, components, fresh_database};
+use jobserver_tests::{Api, Reply, TestServer, components, field_of_each, fresh_database};
 use serde_json::Value;
 use std::time::Duration;
 
