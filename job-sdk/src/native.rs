@@ -36,6 +36,16 @@ pub mod named_objects {
         Ok(())
     }
 
+    pub fn compare_and_swap(name: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, String> {
+        Ok(OBJECTS.with_borrow_mut(|objects| {
+            let matches = objects.get(name).map(Vec::as_slice) == expected;
+            if matches {
+                objects.insert(name.to_owned(), value.to_vec());
+            }
+            matches
+        }))
+    }
+
     pub fn delete(name: &str) -> Result<bool, String> {
         Ok(OBJECTS.with_borrow_mut(|objects| objects.remove(name).is_some()))
     }

@@ -60,18 +60,27 @@ pub struct ParseError {
 /// against the document itself only. This is the one for text from clients:
 /// a `${DATABASE_URL}` in a job config must not read the server's secrets.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
-    parse_with_env(text, &|_| None)
+    resolve_document(text, None)
 }
 
 /// [`parse`] for the server's own config file, where HOCON's fallback from
 /// substitutions to environment variables is wanted (`${?HOME}`).
 pub fn parse_with_environment(text: &str) -> Result<Value, ParseError> {
-    parse_with_env(text, &|name| std::env::var(name).ok())
+    resolve_document(text, Some(&|name| std::env::var(name).ok()))
 }
 
-/// [`parse`] with the environment passed in, so tests need not touch the
-/// process environment.
+/// [`parse_with_environment`] with the environment passed in, so tests need
+/// not touch the process environment.
+#[cfg(test)]
 fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, ParseError> {
+    resolve_document(text, Some(env))
+}
+
+/// A variable's value by name, as the process environment gives it.
+type Environment<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// Parses and resolves; without `env`, substitutions see the document only.
+fn resolve_document(text: &str, env: Option<&Environment<'_>>) -> Result<Value, ParseError> {
     let tokens = Lexer::new(text).tokens()?;
     let fields = Parser { tokens, at: 0 }.document()?;
     let mut root = ObjNode::default();
@@ -1199,7 +1208,9 @@ fn put(target: &mut ObjNode, path: &[String], node: Node, replace: bool) {
 
 struct Resolver<'a> {
     root: &'a Node,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    /// Where substitutions not in the document are looked up; `None` for
+    /// text from clients, which must not see the server's environment.
+    env: Option<&'a Environment<'a>>,
     /// Substitution results by path, so each is resolved once.
     cache: HashMap<Vec<String>, Option<Value>>,
     /// Nodes that substitutions led to and that are still being resolved.
@@ -1374,7 +1385,18 @@ impl Resolver<'_> {
             return Ok(found);
         }
         let name = subst.path.join(".");
-        if let Some(value) = (self.env)(&name) {
+        let Some(env) = self.env else {
+            if subst.optional {
+                return Ok(None);
+            }
+            return Err(subst.pos.error(format!(
+                "could not resolve substitution {}: it is not set in this config, and configs sent \
+                 to the server do not read its environment variables; write {} if it is optional",
+                subst.display(false),
+                subst.display(true)
+            )));
+        };
+        if let Some(value) = env(&name) {
             self.charge(1 + value.len() / 8)?;
             return Ok(Some(Value::String(value)));
         }
@@ -2183,7 +2205,11 @@ spark.context-settings {
         // PATH is set in every environment these tests run in.
         assert!(std::env::var("PATH").is_ok());
         let error = parse("leak = ${PATH}").unwrap_err();
-        assert!(error.message.contains("PATH"), "{error}");
+        assert!(error.message.contains("${PATH}"), "{error}");
+        assert!(
+            error.message.contains("do not read its environment variables"),
+            "{error}"
+        );
         assert_eq!(parse("leak = ${?PATH}").unwrap(), json!({}));
         assert!(parse_with_environment("path = ${PATH}").unwrap()["path"].is_string());
     }

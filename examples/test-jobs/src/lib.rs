@@ -123,17 +123,20 @@ impl Job for Chatty {
     const NAME: &'static str = "chatty";
     const DESCRIPTION: &'static str = "Logs `lines` info lines (default 3) and a warning, \
         prints a line to stdout and one to stderr, reports progress 0.25, 0.5 and 1.0 with \
-        `ms` milliseconds (default 0) between them, and returns {\"lines\": lines}";
+        `ms` milliseconds (default 0) between them, and returns {\"lines\": lines}; with \
+        `note`, logs it and reports it as the last progress message";
 
     fn validate(config: &Config) -> Result<(), Vec<Problem>> {
         let mut problems = Problems::new();
         problems.check(config.get_opt::<u32>("lines"));
         problems.check(config.get_opt::<u64>("ms"));
+        problems.check(config.get_opt::<String>("note"));
         problems.into_result()
     }
 
     fn run(config: &Config) -> Result<Value, JobError> {
         let lines: u32 = config.get_or("lines", 3)?;
+        let note: Option<String> = config.get_opt("note")?;
         let pause = Duration::from_millis(config.get_or("ms", 0)?);
         for line in 1..=lines {
             job_sdk::info!("line {line} of {lines}");
@@ -145,7 +148,10 @@ impl Job for Chatty {
         thread::sleep(pause);
         job_sdk::progress(0.5, Some("half"));
         thread::sleep(pause);
-        job_sdk::progress(1.0, Some("done"));
+        if let Some(note) = &note {
+            job_sdk::info!("{note}");
+        }
+        job_sdk::progress(1.0, Some(note.as_deref().unwrap_or("done")));
         Ok(json!({"lines": lines}))
     }
 }

@@ -34,13 +34,15 @@ impl Job for Store {
     fn run(config: &Config) -> Result<Value, JobError> {
         let text = config.str("input.string")?;
         let name = cache_name(config)?;
-        // Read, modify, write: two `store` jobs running at once in one
-        // context may lose one's counts. Named objects have no locks.
-        let mut counts: Counts = named_objects::get(&name)?.unwrap_or_default();
-        for word in text.split_whitespace() {
-            *counts.entry(word.to_owned()).or_default() += 1;
-        }
-        named_objects::put(&name, &counts)?;
+        // `update`, not `get` then `put`: `store` jobs that run at once in
+        // one context each add their counts, none overwrites another's.
+        let counts = named_objects::update(&name, |counts: Option<Counts>| {
+            let mut counts = counts.unwrap_or_default();
+            for word in text.split_whitespace() {
+                *counts.entry(word.to_owned()).or_default() += 1;
+            }
+            Ok(counts)
+        })?;
         Ok(serde_json::to_value(counts)?)
     }
 }

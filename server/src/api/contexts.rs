@@ -35,8 +35,8 @@ pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>
 /// Create a context
 ///
 /// Settings come as query parameters or as a HOCON or JSON body with the same keys.
-/// Spark settings (`spark.*`, `context-factory`) are accepted and ignored: they do not
-/// apply to WebAssembly jobs.
+/// Spark settings (`spark.*`, `context-factory`, `launcher`) are accepted and ignored: they do not
+/// apply to WebAssembly jobs. Each setting may be given once.
 /// The name starts with a letter, then letters, digits, `-` and `_`.
 #[utoipa::path(post, path = "/contexts/{name}", tag = "contexts",
     params(("name" = String, Path, description = "The new context's name"), ContextParams),
@@ -77,7 +77,9 @@ pub async fn create_context(
 /// Its waiting and running jobs end KILLED; its named objects are dropped.
 #[utoipa::path(delete, path = "/contexts/{name}", tag = "contexts",
     params(("name" = String, Path, description = "The context's name")),
-    responses((status = 200, body = StatusBody), (status = 404, description = "No such context", body = ErrorBody)))]
+    responses((status = 200, body = StatusBody),
+        (status = 404, description = "No such context, or another request is deleting it", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody)))]
 pub async fn delete_context(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<StatusBody>> {
     state.scheduler.delete_context(&name).await?;
     tracing::info!(context = %name, "context deleted");

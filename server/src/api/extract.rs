@@ -26,13 +26,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .map_err(|error| {
                 let parameter = error.path().to_string();
                 let message = error.into_inner().to_string();
-                if parameter == "." {
-                    ApiError::BadRequest(format!("bad query parameters: {message}"))
-                } else {
-                    ApiError::BadRequest(format!("query parameter '{parameter}': {message}"))
-                }
+                ApiError::BadRequest(query_error(query, &parameter, &message))
             })
     }
+}
+
+/// Words for a query that does not deserialise. serde's messages speak of
+/// fields and Rust's integer parsing; these speak of the request.
+fn query_error(query: &str, parameter: &str, message: &str) -> String {
+    if parameter == "." {
+        return match message.strip_prefix("duplicate field `") {
+            Some(rest) => format!(
+                "query parameter '{}' is given more than once (cp and mainClass are other names for appName and classPath)",
+                rest.trim_end_matches('`')
+            ),
+            None => format!("bad query parameters: {message}"),
+        };
+    }
+    const NUMBER_ERRORS: [&str; 4] = [
+        "invalid digit found in string",
+        "cannot parse integer from empty string",
+        "number too large to fit in target type",
+        "number too small to fit in target type",
+    ];
+    if NUMBER_ERRORS.contains(&message) {
+        let value = form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == parameter)
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        return format!("query parameter '{parameter}' must be a whole number, not '{value}'");
+    }
+    format!("query parameter '{parameter}': {message}")
 }
 
 /// Every query parameter as a pair, in order.
@@ -105,5 +129,28 @@ pub fn check_app_name(name: &str) -> Result<(), ApiError> {
             "'{name}' is not a valid app name: use 1 to {MAX_APP_NAME_LEN} letters, digits, '-', '_' or '.', \
              starting with a letter or digit"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_errors_name_the_parameter_and_value() {
+        let message = query_error("limit=ten", "limit", "invalid digit found in string");
+        assert_eq!(message, "query parameter 'limit' must be a whole number, not 'ten'");
+        let message = query_error("limit=", "limit", "cannot parse integer from empty string");
+        assert_eq!(message, "query parameter 'limit' must be a whole number, not ''");
+        let message = query_error("cp=a&appName=b", ".", "duplicate field `appName`");
+        assert!(
+            message.starts_with("query parameter 'appName' is given more than once"),
+            "{message}"
+        );
+        let message = query_error("x=1", ".", "unknown field `x`, expected one of `limit`");
+        assert_eq!(
+            message,
+            "bad query parameters: unknown field `x`, expected one of `limit`"
+        );
     }
 }

@@ -51,6 +51,13 @@ pub async fn submit_job(
             ));
         }
     };
+    if let Some(version) = params.app_version
+        && version < 1
+    {
+        return Err(ApiError::BadRequest(format!(
+            "query parameter 'appVersion' must be a version number, 1 or more, not {version}"
+        )));
+    }
     let sync_timeout = match params.timeout.as_deref() {
         Some(text) => text
             .parse::<HumanDuration>()

@@ -46,6 +46,11 @@ pub enum ArtifactError {
          upload a WebAssembly component instead"
     )]
     Native,
+    #[error(
+        "this is a multipart form (as `curl -F` sends); send the component itself as the request \
+         body instead: curl --data-binary @job.wasm ..."
+    )]
+    Multipart,
     #[error("this is not WebAssembly: it does not start with the WebAssembly magic bytes \\0asm")]
     NotWasm,
     #[error(
@@ -80,6 +85,15 @@ impl ArtifactError {
     }
 }
 
+/// A multipart/form-data body: a `--boundary` line, then a part's headers.
+fn is_multipart(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    head.starts_with(b"--")
+        && head
+            .windows(b"content-disposition: form-data".len())
+            .any(|window| window.eq_ignore_ascii_case(b"content-disposition: form-data"))
+}
+
 /// Recognises what the bytes are, before any expensive work.
 pub fn classify(bytes: &[u8]) -> Result<ArtifactKind, ArtifactError> {
     if bytes.is_empty() {
@@ -92,6 +106,9 @@ pub fn classify(bytes: &[u8]) -> Result<ArtifactKind, ArtifactError> {
         return Err(ArtifactError::Native);
     }
     if !bytes.starts_with(WASM_MAGIC) {
+        if is_multipart(bytes) {
+            return Err(ArtifactError::Multipart);
+        }
         return Err(ArtifactError::NotWasm);
     }
     if bytes.len() < 8 {
@@ -202,6 +219,8 @@ mod tests {
         assert!(matches!(classify(b"PK\x03\x04rest"), Err(ArtifactError::Archive)));
         assert!(matches!(classify(b"\x7fELF\x02\x01"), Err(ArtifactError::Native)));
         assert!(matches!(classify(b"hello world"), Err(ArtifactError::NotWasm)));
+        let form = b"--------------------------abc\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n\0asm";
+        assert!(matches!(classify(form), Err(ArtifactError::Multipart)));
         assert!(matches!(classify(b"\0asm\x01\0\0\0"), Err(ArtifactError::CoreModule)));
         assert!(matches!(classify(b"\0asm\x0d"), Err(ArtifactError::Truncated(_))));
         assert!(matches!(classify(b"\0asm\x0d\0\x01\0"), Ok(ArtifactKind::Wasm)));

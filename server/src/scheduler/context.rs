@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::units::{ByteSize, HumanDuration};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::time::Duration;
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -25,6 +26,9 @@ pub struct ContextSettings {
 
 /// The keys a client may set, as query parameters or in a HOCON/JSON body.
 pub const SETTING_KEYS: [&str; 4] = ["num-cpu-cores", "memory-per-node", "job-timeout", "max-queued-jobs"];
+
+/// Spark Job Server's own context settings, accepted so that its clients work.
+const IGNORED_SPARK_KEYS: [&str; 3] = ["spark", "context-factory", "launcher"];
 
 /// A letter first, then letters, digits, `-` and `_`.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -59,7 +63,19 @@ impl ContextSettings {
         settings: &Settings,
     ) -> Result<ContextSettings, String> {
         let mut context = ContextSettings::defaults(settings);
+        let mut seen = HashSet::new();
         for (key, value) in pairs {
+            // Spark Job Server clients send these, nested or dotted: they have
+            // no meaning for WebAssembly jobs, whatever their value.
+            if IGNORED_SPARK_KEYS.contains(&key.as_str()) || key.starts_with("spark.") {
+                tracing::info!(%key, "ignoring a Spark context setting: it does not apply to WebAssembly jobs");
+                continue;
+            }
+            // Given twice (twice in the query, or in the query and the body),
+            // one value would silently win over the other.
+            if !seen.insert(key.clone()) {
+                return Err(format!("context setting '{key}' is given more than once"));
+            }
             let text = match &value {
                 Value::String(text) => text.clone(),
                 Value::Number(number) => number.to_string(),
@@ -69,10 +85,6 @@ impl ContextSettings {
                     ));
                 }
             };
-            if key == "spark" || key.starts_with("spark.") || key == "context-factory" {
-                tracing::info!(%key, "ignoring a Spark context setting: it does not apply to WebAssembly jobs");
-                continue;
-            }
             match key.as_str() {
                 "num-cpu-cores" => {
                     context.num_cpu_cores = parse_count(&key, &text, 1, MAX_NUM_CPU_CORES)?;
@@ -172,8 +184,18 @@ mod tests {
         assert!(error(&[("memory-per-node", json!("64g"))]).contains("between 1m and 4g"));
         assert!(error(&[("cores", json!("2"))]).contains("unknown context setting 'cores'"));
         // Spark Job Server scripts send Spark's own settings; they do not apply here.
-        let spark = pairs(&[("spark.executor.memory", json!("1g")), ("context-factory", json!("x"))]);
+        // A HOCON body nests dotted keys: `spark.executor.memory = 1g` is an object under `spark`.
+        let spark = pairs(&[
+            ("spark.executor.memory", json!("1g")),
+            ("spark", json!({"executor": {"memory": "1g"}})),
+            ("context-factory", json!("x")),
+            ("launcher", json!({"spark.driver.memory": "1g"})),
+        ]);
         assert!(ContextSettings::from_pairs(spark, &settings).is_ok());
+        assert!(
+            error(&[("num-cpu-cores", json!("2")), ("num-cpu-cores", json!(3))])
+                .contains("'num-cpu-cores' is given more than once")
+        );
         assert!(error(&[("num-cpu-cores", json!([1]))]).contains("must be a number or a string"));
     }
 }

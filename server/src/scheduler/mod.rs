@@ -11,7 +11,7 @@ pub use pool::PoolSnapshot;
 
 use crate::config::Settings;
 use crate::runtime::{CompiledJob, JobFailure, JobRun, Journal, Problem, RunLimits, RunOutcome, Runtime, RuntimeError};
-use crate::store::{ContextRow, EntryRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
+use crate::store::{AppVersionRow, ContextRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use objects::ContextObjects;
 use pool::{Admission, Pool, Queued, Refusal};
@@ -27,6 +27,8 @@ use uuid::Uuid;
 const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a kill or a context deletion waits for running jobs to stop.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How often the end of a job is written before it is recorded plainly.
+const RECORD_END_ATTEMPTS: u32 = 5;
 
 /// Job statuses, as Spark Job Server names them.
 pub mod status {
@@ -45,14 +47,20 @@ pub enum SchedulerError {
     AppNotFound(String),
     #[error("app '{app}' has no version {version}")]
     VersionNotFound { app: String, version: i32 },
-    #[error("app '{app}' has no entry '{entry}'; its entries are: {}", available.join(", "))]
+    /// The version is the one asked for, or else the newest: the one that would run.
+    #[error("app '{app}' (version {version}) has no entry '{entry}'; its entries are: {}", available.join(", "))]
     EntryNotFound {
         app: String,
+        version: i32,
         entry: String,
         available: Vec<String>,
     },
-    #[error("app '{app}' has several entries, so classPath is required; its entries are: {}", available.join(", "))]
-    EntryRequired { app: String, available: Vec<String> },
+    #[error("app '{app}' (version {version}) has several entries, so classPath is required; its entries are: {}", available.join(", "))]
+    EntryRequired {
+        app: String,
+        version: i32,
+        available: Vec<String>,
+    },
     #[error("no context named '{0}'")]
     ContextNotFound(String),
     #[error("a context named '{0}' already exists")]
@@ -257,7 +265,7 @@ impl Scheduler {
                 },
                 None => SchedulerError::AppNotFound(submission.app_name.clone()),
             })?;
-        let class_path = choose_entry(&version.app_name, &version.entries.0, submission.class_path.as_deref())?;
+        let class_path = choose_entry(&version, submission.class_path.as_deref())?;
         let id = Uuid::new_v4();
         let (context, adhoc, pool, limits) = match &submission.context {
             Some(name) => {
@@ -437,8 +445,17 @@ impl Scheduler {
             .get(name)
             .map(|live| live.pool.clone())
             .ok_or_else(|| SchedulerError::ContextNotFound(name.to_string()))?;
+        // A concurrent delete (or the shutdown) closed it first and does the
+        // rest; to this caller the context is already gone.
+        let Some(waiting) = pool.close() else {
+            return Err(if self.inner.shutting_down.is_cancelled() {
+                SchedulerError::ShuttingDown
+            } else {
+                SchedulerError::ContextNotFound(name.to_string())
+            });
+        };
         let reason = format!("its context '{name}' was deleted");
-        for waiting in pool.close() {
+        for waiting in waiting {
             self.end_unstarted(waiting.id, status::KILLED, &reason).await;
         }
         for id in pool.snapshot().running {
@@ -467,7 +484,8 @@ impl Scheduler {
             .chain([inner.adhoc.clone()])
             .collect();
         for pool in &pools {
-            let waiting = pool.close();
+            // A pool a context deletion closed first is that deletion's to empty.
+            let waiting = pool.close().unwrap_or_default();
             if !waiting.is_empty() {
                 tracing::info!(jobs = waiting.len(), "waiting jobs stay queued for the next start");
             }
@@ -618,15 +636,31 @@ impl Scheduler {
 
     /// Writes a job's end, retrying a few times: a job left RUNNING in the
     /// store would be reported wrongly until the next restart reconciles it.
+    /// When its end cannot be written as it is (something in the result the
+    /// database refuses), the job is recorded as ERROR with a plain message,
+    /// so that it still ends.
     async fn record_end(&self, id: Uuid, end: &JobEnd) {
-        for attempt in 1..=5 {
+        for attempt in 1..=RECORD_END_ATTEMPTS {
             match self.inner.store.finish_job(id, end).await {
                 Ok(_) => return,
                 Err(error) => {
                     tracing::error!(job = %id, attempt, %error, "could not record the end of a job");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 }
             }
+        }
+        let plain = JobEnd {
+            status: status::ERROR,
+            ended_at: end.ended_at,
+            result: None,
+            error_class: Some("NotRecorded".to_string()),
+            error_message: Some(format!(
+                "the job ended {} but the server could not record its outcome; the server log says why",
+                end.status
+            )),
+        };
+        if let Err(error) = self.inner.store.finish_job(id, &plain).await {
+            tracing::error!(job = %id, %error, "could not record even a plain end of a job; a restart will");
         }
     }
 
@@ -788,18 +822,21 @@ fn adhoc_context_name(id: Uuid, class_path: &str) -> String {
 }
 
 /// The entry to run: the one named, or the only one there is.
-fn choose_entry(app: &str, entries: &[EntryRow], requested: Option<&str>) -> SchedulerResult<String> {
+fn choose_entry(version: &AppVersionRow, requested: Option<&str>) -> SchedulerResult<String> {
+    let (app, entries) = (&version.app_name, &version.entries.0);
     let available = || entries.iter().map(|entry| entry.name.clone()).collect::<Vec<_>>();
     match requested {
         Some(name) if entries.iter().any(|entry| entry.name == name) => Ok(name.to_string()),
         Some(name) => Err(SchedulerError::EntryNotFound {
-            app: app.to_string(),
+            app: app.clone(),
+            version: version.version,
             entry: name.to_string(),
             available: available(),
         }),
         None if entries.len() == 1 => Ok(entries[0].name.clone()),
         None => Err(SchedulerError::EntryRequired {
-            app: app.to_string(),
+            app: app.clone(),
+            version: version.version,
             available: available(),
         }),
     }
@@ -808,28 +845,43 @@ fn choose_entry(app: &str, entries: &[EntryRow], requested: Option<&str>) -> Sch
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::EntryRow;
 
-    fn entries(names: &[&str]) -> Vec<EntryRow> {
-        names
-            .iter()
-            .map(|name| EntryRow {
-                name: name.to_string(),
-                description: String::new(),
-            })
-            .collect()
+    /// Version 3 of app `app`, with entries of these names.
+    fn version(app: &str, names: &[&str]) -> AppVersionRow {
+        AppVersionRow {
+            app_name: app.to_string(),
+            version: 3,
+            blob_hash: String::new(),
+            binary_type: "wasm".to_string(),
+            size: 0,
+            entries: sqlx::types::Json(
+                names
+                    .iter()
+                    .map(|name| EntryRow {
+                        name: name.to_string(),
+                        description: String::new(),
+                    })
+                    .collect(),
+            ),
+            uploaded_at: Utc::now(),
+        }
     }
 
     #[test]
     fn class_path_may_be_omitted_only_when_there_is_one_entry() {
-        assert_eq!(choose_entry("wc", &entries(&["wordcount"]), None).unwrap(), "wordcount");
-        assert_eq!(choose_entry("t", &entries(&["a", "b"]), Some("b")).unwrap(), "b");
-        let error = choose_entry("t", &entries(&["a", "b"]), None).unwrap_err().to_string();
+        assert_eq!(choose_entry(&version("wc", &["wordcount"]), None).unwrap(), "wordcount");
+        assert_eq!(choose_entry(&version("t", &["a", "b"]), Some("b")).unwrap(), "b");
+        let error = choose_entry(&version("t", &["a", "b"]), None).unwrap_err().to_string();
         assert!(
-            error.contains("classPath is required; its entries are: a, b"),
+            error.contains("(version 3) has several entries, so classPath is required; its entries are: a, b"),
             "{error}"
         );
-        let error = choose_entry("t", &entries(&["a"]), Some("c")).unwrap_err().to_string();
-        assert!(error.contains("has no entry 'c'; its entries are: a"), "{error}");
+        let error = choose_entry(&version("t", &["a"]), Some("c")).unwrap_err().to_string();
+        assert!(
+            error.contains("'t' (version 3) has no entry 'c'; its entries are: a"),
+            "{error}"
+        );
     }
 
     #[test]

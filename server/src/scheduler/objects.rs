@@ -2,7 +2,7 @@
 
 use crate::runtime::ObjectSpace;
 use crate::runtime::host::BoxFuture;
-use crate::store::Store;
+use crate::store::{Store, SwapOutcome, is_storable};
 
 pub struct ContextObjects {
     pub store: Store,
@@ -18,38 +18,80 @@ fn storage_error(error: crate::store::StoreError) -> String {
     "the server could not reach its storage for named objects".to_string()
 }
 
+/// Names are keys in the store, which cannot hold every string.
+fn check_storable(name: &str) -> Result<(), String> {
+    if is_storable(name) {
+        Ok(())
+    } else {
+        Err("a named object's name cannot contain the NUL character (U+0000)".to_string())
+    }
+}
+
+impl ContextObjects {
+    fn check_put(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        check_storable(name)?;
+        if value.len() as u64 > self.max_value_bytes {
+            return Err(format!(
+                "named object '{name}' is {} bytes, over the limit of {} bytes",
+                value.len(),
+                self.max_value_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    fn full(&self) -> String {
+        format!(
+            "the context already holds {} named objects, its limit; delete some first",
+            self.max_objects
+        )
+    }
+}
+
 impl ObjectSpace for ContextObjects {
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
-        Box::pin(async move { self.store.get_object(&self.context, name).await.map_err(storage_error) })
+        Box::pin(async move {
+            check_storable(name)?;
+            self.store.get_object(&self.context, name).await.map_err(storage_error)
+        })
     }
 
     fn put<'a>(&'a self, name: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            if value.len() as u64 > self.max_value_bytes {
-                return Err(format!(
-                    "named object '{name}' is {} bytes, over the limit of {} bytes",
-                    value.len(),
-                    self.max_value_bytes
-                ));
-            }
+            self.check_put(name, &value)?;
             let stored = self
                 .store
                 .put_object(&self.context, name, &value, self.max_objects)
                 .await
                 .map_err(storage_error)?;
-            if stored {
-                Ok(())
-            } else {
-                Err(format!(
-                    "the context already holds {} named objects, its limit; delete some first",
-                    self.max_objects
-                ))
+            if stored { Ok(()) } else { Err(self.full()) }
+        })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        name: &'a str,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            self.check_put(name, &value)?;
+            let outcome = self
+                .store
+                .swap_object(&self.context, name, expected.as_deref(), &value, self.max_objects)
+                .await
+                .map_err(storage_error)?;
+            match outcome {
+                SwapOutcome::Swapped => Ok(true),
+                SwapOutcome::Changed => Ok(false),
+                SwapOutcome::Full => Err(self.full()),
             }
         })
     }
 
     fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
+            check_storable(name)?;
             self.store
                 .delete_object(&self.context, name)
                 .await

@@ -160,11 +160,15 @@ impl<T: Queued> Pool<T> {
         state.queue.remove(index)
     }
 
-    /// Refuses further jobs and hands back the waiting ones.
-    pub fn close(&self) -> Vec<T> {
+    /// Refuses further jobs and hands back the waiting ones; `None` when it
+    /// was closed already, so that only one caller acts on the closing.
+    pub fn close(&self) -> Option<Vec<T>> {
         let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
         state.closed = true;
-        state.queue.drain(..).collect()
+        Some(state.queue.drain(..).collect())
     }
 
     /// Puts back a job that was waiting when the server last stopped,
@@ -263,7 +267,8 @@ mod tests {
             pool.confirm(Job(waiting.0));
         }
         assert_eq!(pool.remove_queued(second.0), Some(Job(second.0)));
-        assert_eq!(pool.close(), [Job(third.0)]);
+        assert_eq!(pool.close(), Some(vec![Job(third.0)]));
+        assert_eq!(pool.close(), None, "only the first close hands back the waiting jobs");
         assert_eq!(pool.admit(), Err(Refusal::Closed));
         assert_eq!(pool.finished(first.0), None);
         assert!(pool.snapshot().running.is_empty());

@@ -1,6 +1,7 @@
 //! Artifacts: application names, their versions, and content stored once per
 //! distinct hash.
 
+use super::text::storable;
 use super::{Store, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -53,6 +54,18 @@ pub enum DeleteAppOutcome {
     InUse(Vec<Uuid>),
 }
 
+/// Entries as they can be stored: their names were checked at upload, but a
+/// description is whatever the component says.
+fn storable_entries(entries: &[EntryRow]) -> Vec<EntryRow> {
+    entries
+        .iter()
+        .map(|entry| EntryRow {
+            name: entry.name.clone(),
+            description: storable(&entry.description).into_owned(),
+        })
+        .collect()
+}
+
 impl Store {
     /// Stores a new version of `app_name` (creating the app on first upload);
     /// content already stored under the same hash is not stored again.
@@ -73,22 +86,28 @@ impl Store {
             .bind(new.app_name)
             .execute(&mut *tx)
             .await?;
-        // Serialises uploads of one app, so version numbers never collide.
-        sqlx::query("SELECT name FROM apps WHERE name = $1 FOR UPDATE")
-            .bind(new.app_name)
-            .execute(&mut *tx)
-            .await?;
+        // The counter's row lock serialises uploads of one app, so version
+        // numbers never collide; the counter outlives a deleted app, so they
+        // are never reused either.
+        let version: i32 = sqlx::query_scalar(
+            "INSERT INTO app_version_counters (name, last_version) VALUES ($1, 1)
+             ON CONFLICT (name) DO UPDATE SET last_version = app_version_counters.last_version + 1
+             RETURNING last_version",
+        )
+        .bind(new.app_name)
+        .fetch_one(&mut *tx)
+        .await?;
         let row = sqlx::query_as::<_, AppVersionRow>(
             "INSERT INTO app_versions (app_name, version, blob_hash, binary_type, entries)
-             VALUES ($1, COALESCE((SELECT max(version) FROM app_versions WHERE app_name = $1), 0) + 1,
-                     $2, $3, $4)
+             VALUES ($1, $6, $2, $3, $4)
              RETURNING app_name, version, blob_hash, binary_type, $5::BIGINT AS size, entries, uploaded_at",
         )
         .bind(new.app_name)
         .bind(new.blob_hash)
         .bind(new.binary_type)
-        .bind(Json(&new.entries))
+        .bind(Json(storable_entries(&new.entries)))
         .bind(new.content.len() as i64)
+        .bind(version)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

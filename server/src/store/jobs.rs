@@ -1,5 +1,6 @@
 //! Jobs: their lifecycle from submission to end, results, progress and logs.
 
+use super::text::storable;
 use super::{Store, StoreResult};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -148,7 +149,7 @@ impl Store {
         .bind(end.ended_at)
         .bind(end.result.as_deref())
         .bind(end.error_class.as_deref())
-        .bind(end.error_message.as_deref())
+        .bind(end.error_message.as_deref().map(storable))
         .execute(&self.pool)
         .await?;
         Ok(updated.rows_affected() == 1)
@@ -158,7 +159,7 @@ impl Store {
         sqlx::query("UPDATE jobs SET progress = $2, progress_message = $3 WHERE id = $1")
             .bind(id)
             .bind(fraction)
-            .bind(message)
+            .bind(message.map(storable))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -177,7 +178,8 @@ impl Store {
         let seqs: Vec<i32> = (first_seq..).take(lines.len()).collect();
         let times: Vec<DateTime<Utc>> = lines.iter().map(|line| line.0).collect();
         let levels: Vec<&str> = lines.iter().map(|line| line.1).collect();
-        let messages: Vec<&str> = lines.iter().map(|line| line.2).collect();
+        let storable_messages: Vec<_> = lines.iter().map(|line| storable(line.2)).collect();
+        let messages: Vec<&str> = storable_messages.iter().map(AsRef::as_ref).collect();
         sqlx::query(
             "INSERT INTO job_logs (job_id, seq, logged_at, level, message)
              SELECT $1, * FROM UNNEST($2::INT[], $3::TIMESTAMPTZ[], $4::TEXT[], $5::TEXT[])",

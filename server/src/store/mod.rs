@@ -9,11 +9,14 @@ mod contexts;
 mod jobs;
 pub mod local_postgres;
 mod named_objects;
+mod text;
 
 pub use artifacts::EntryRow;
 pub use artifacts::{AppSummaryRow, AppVersionRow, DeleteAppOutcome, NewAppVersion};
 pub use contexts::ContextRow;
 pub use jobs::{JobEnd, JobListFilter, JobLogRow, JobRow, NewJob, PendingJobRow, ReconcileReport};
+pub use named_objects::SwapOutcome;
+pub use text::is_storable;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};

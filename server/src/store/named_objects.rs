@@ -2,6 +2,16 @@
 
 use super::{Store, StoreResult};
 
+/// How a compare-and-swap of a named object went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapOutcome {
+    Swapped,
+    /// The object does not hold what was expected.
+    Changed,
+    /// The object would be new, and the context holds its limit of objects.
+    Full,
+}
+
 impl Store {
     pub async fn get_object(&self, context: &str, name: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(
@@ -30,6 +40,55 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(stored.rows_affected() == 1)
+    }
+
+    /// Stores `value` only if the object holds `expected` (`None`: there is
+    /// none). Atomic: a concurrent change makes the other swap see `Changed`,
+    /// since an UPDATE that waited on the row re-checks its condition.
+    pub async fn swap_object(
+        &self,
+        context: &str,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        max_objects: u32,
+    ) -> StoreResult<SwapOutcome> {
+        let swapped = match expected {
+            Some(expected) => sqlx::query(
+                "UPDATE named_objects SET value = $4, updated_at = now()
+                 WHERE context = $1 AND name = $2 AND value = $3",
+            )
+            .bind(context)
+            .bind(name)
+            .bind(expected)
+            .bind(value)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "INSERT INTO named_objects (context, name, value)
+                 SELECT $1, $2, $3
+                 WHERE (SELECT count(*) FROM named_objects WHERE context = $1) < $4
+                 ON CONFLICT (context, name) DO NOTHING",
+            )
+            .bind(context)
+            .bind(name)
+            .bind(value)
+            .bind(i64::from(max_objects))
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        };
+        if swapped == 1 {
+            return Ok(SwapOutcome::Swapped);
+        }
+        // Not stored: because the object is not as expected, or, when it was
+        // expected to be new and still is, because the context is full.
+        if expected.is_none() && self.get_object(context, name).await?.is_none() {
+            Ok(SwapOutcome::Full)
+        } else {
+            Ok(SwapOutcome::Changed)
+        }
     }
 
     /// True when there was an object of that name.

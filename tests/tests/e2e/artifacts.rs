@@ -82,6 +82,16 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
         ("jar", b"PK\x03\x04\x14\0\0\0".to_vec(), "JAR or zip archive"),
         ("native", b"\x7fELF\x02\x01\x01\0".to_vec(), "native shared library"),
         ("nothing", Vec::new(), "the upload is empty"),
+        (
+            "form",
+            [
+                b"--------------------------d74496d66958873e\r\n".as_slice(),
+                b"Content-Disposition: form-data; name=\"file\"; filename=\"job.wasm\"\r\n\r\n",
+                word_count,
+            ]
+            .concat(),
+            "curl --data-binary",
+        ),
     ];
     for (app, bytes, expected) in cases {
         let reply = api.upload(app, &bytes).await;
@@ -131,5 +141,12 @@ async fn delete_is_refused_while_a_job_uses_the_app() {
     let gone = api.submit("appName=testjobs&classPath=noop", "").await;
     assert_eq!(gone.status, 404, "{gone:?}");
     // Finished jobs of a deleted app keep their reports.
-    assert_eq!(api.get(&format!("/jobs/{id}")).await.body["status"], "KILLED");
+    let report = api.get(&format!("/jobs/{id}")).await.body;
+    assert_eq!(report["status"], "KILLED");
+    assert_eq!(report["appVersion"], 1);
+
+    // Uploaded again, it goes on numbering: version 1 keeps meaning what the old job ran.
+    let again = api.upload("testjobs", &components().test_jobs).await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_eq!(again.body["result"]["version"], 2, "{again:?}");
 }

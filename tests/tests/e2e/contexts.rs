@@ -69,6 +69,12 @@ async fn bad_context_requests_say_what_is_wrong() {
         ("/contexts/ok?memory-per-node=lots", "", 400, "'lots' is not a size"),
         ("/contexts/ok?cores=2", "", 400, "unknown context setting 'cores'"),
         ("/contexts/ok", "num-cpu-cores = ", 400, "does not parse: line 1"),
+        (
+            "/contexts/ok?num-cpu-cores=2",
+            "num-cpu-cores = 3",
+            400,
+            "'num-cpu-cores' is given more than once",
+        ),
     ];
     for (path, body, code, expected) in cases {
         let reply = api.post(path, body).await;
@@ -87,6 +93,12 @@ async fn bad_context_requests_say_what_is_wrong() {
             .status,
         200
     );
+    // In a HOCON body, dotted keys nest: `spark` is then an object.
+    let reply = api
+        .post("/contexts/nested", "spark.executor.memory = 1g\nnum-cpu-cores = 2")
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(api.get("/contexts/nested").await.body["settings"]["num-cpu-cores"], 2);
     let taken = api.post("/contexts/ok?num-cpu-cores=4", "").await;
     assert_eq!(taken.status, 409, "{taken:?}");
     assert!(taken.message().contains("already exists"));
@@ -206,6 +218,42 @@ async fn named_objects_are_shared_by_the_jobs_of_a_context() {
     assert_eq!(fresh.body["status"], "ERROR", "{fresh:?}");
 }
 
+/// Jobs that update one object at the same time lose none of each other's changes.
+#[tokio::test]
+async fn concurrent_updates_of_a_named_object_are_all_kept() {
+    let server = server_with_jobs().await;
+    let api = server.api();
+    assert_eq!(api.post("/contexts/busy?num-cpu-cores=4", "").await.status, 200);
+    const JOBS: u64 = 20;
+    let submitted: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.submit(
+                    "appName=wordcache&classPath=store&context=busy&sync=true",
+                    "input.string = hit",
+                )
+                .await
+            })
+        })
+        .collect();
+    for job in submitted {
+        let reply = job.await.unwrap();
+        assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+    }
+    let looked_up = api
+        .submit(
+            "appName=wordcache&classPath=lookup&context=busy&sync=true",
+            "word = hit",
+        )
+        .await;
+    assert_eq!(
+        looked_up.body["result"],
+        json!({"word": "hit", "count": JOBS}),
+        "{looked_up:?}"
+    );
+}
+
 #[tokio::test]
 async fn named_objects_have_a_size_and_a_count_limit() {
     let server = TestServer::start_with(
@@ -234,6 +282,18 @@ async fn named_objects_have_a_size_and_a_count_limit() {
     let third = run("op = put, name = c, value = 1".into()).await;
     assert_eq!(third.body["status"], "ERROR", "{third:?}");
     assert!(third.message().contains("already holds 2 named objects"), "{third:?}");
+    // An atomic update that would add an object meets the same limit.
+    let updated = api
+        .submit(
+            "appName=wordcache&classPath=store&context=small&sync=true",
+            "input.string = x, cache = c",
+        )
+        .await;
+    assert_eq!(updated.body["status"], "ERROR", "{updated:?}");
+    assert!(
+        updated.message().contains("already holds 2 named objects"),
+        "{updated:?}"
+    );
     let replaced = run("op = put, name = a, value = 2".into()).await;
     assert_eq!(
         replaced.body["result"],

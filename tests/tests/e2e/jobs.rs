@@ -96,6 +96,19 @@ async fn bad_submissions_say_what_is_wrong_and_record_nothing() {
         ("appName=wordcount", "[1, 2]", 400, "must be an object"),
         ("appName=nope", "", 404, "no app named 'nope'"),
         ("appName=wordcount&appVersion=7", "", 404, "has no version 7"),
+        ("appName=wordcount&appVersion=0", "", 400, "1 or more, not 0"),
+        (
+            "appName=wordcount&appVersion=latest",
+            "",
+            400,
+            "'appVersion' must be a whole number, not 'latest'",
+        ),
+        (
+            "cp=wordcount&appName=wordcount",
+            "",
+            400,
+            "'appName' is given more than once",
+        ),
         (
             "appName=wordcount&classPath=nope",
             "",
@@ -170,6 +183,66 @@ async fn failing_jobs_end_error_with_the_reason_and_the_server_carries_on() {
         .await;
     assert_eq!(fine.body["status"], "FINISHED", "{fine:?}");
     assert_eq!(api.get("/healthz").await.status, 200);
+}
+
+/// PostgreSQL text cannot hold U+0000; a job that writes it must still end,
+/// with what it wrote kept as closely as the store allows.
+#[tokio::test]
+async fn jobs_that_write_nul_characters_still_end_and_report_them() {
+    let server = server_with_jobs().await;
+    let api = server.api();
+    let replaced = "bad\u{FFFD}thing";
+
+    let reply = api
+        .submit(
+            "appName=testjobs&classPath=fail&sync=true",
+            r#"{"message": "bad\u0000thing"}"#,
+        )
+        .await;
+    assert_eq!(reply.body["status"], "ERROR", "{reply:?}");
+    let id = job_id(&reply);
+    let report = api.get(&format!("/jobs/{id}")).await.body;
+    assert_eq!(report["status"], "ERROR", "{report}");
+    assert_eq!(report["result"]["message"], replaced, "{report}");
+
+    // JSON keeps the escape: the config and a result come back as they were.
+    let reply = api
+        .submit(
+            "appName=testjobs&classPath=echo&sync=true",
+            r#"{"text": "bad\u0000thing"}"#,
+        )
+        .await;
+    assert_eq!(reply.body["result"], json!({"text": "bad\u{0}thing"}), "{reply:?}");
+    let config = api.get(&format!("/jobs/{}/config", job_id(&reply))).await.body;
+    assert_eq!(config, json!({"text": "bad\u{0}thing"}));
+
+    let reply = api
+        .submit(
+            "appName=testjobs&classPath=chatty&sync=true",
+            r#"{"lines": 0, "note": "bad\u0000thing"}"#,
+        )
+        .await;
+    assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+    let id = job_id(&reply);
+    let report = api.get(&format!("/jobs/{id}")).await.body;
+    assert_eq!(report["progress"]["message"], replaced, "{report}");
+    let logs = api.get(&format!("/jobs/{id}/logs")).await;
+    let messages = field_of_each(&logs.body["logs"], "message");
+    assert!(messages.iter().any(|m| m == replaced), "{logs:?}");
+
+    let reply = api
+        .submit(
+            "appName=testjobs&classPath=objects&sync=true",
+            r#"{"op": "put", "name": "bad\u0000name", "value": 1}"#,
+        )
+        .await;
+    assert_eq!(reply.body["status"], "ERROR", "{reply:?}");
+    assert!(
+        reply.message().contains("cannot contain the NUL character"),
+        "{reply:?}"
+    );
+    let running = api.get("/jobs?status=RUNNING").await.body;
+    assert_eq!(running, json!([]), "no job is left RUNNING");
 }
 
 #[tokio::test]

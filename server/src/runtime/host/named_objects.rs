@@ -13,6 +13,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait ObjectSpace: Send + Sync {
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
     fn put<'a>(&'a self, name: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), String>>;
+    /// Stores `value` only if the object holds `expected` (`None`: none);
+    /// false when it holds something else.
+    fn compare_and_swap<'a>(
+        &'a self,
+        name: &'a str,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool, String>>;
     fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, String>>;
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, String>>;
 }
@@ -43,6 +51,16 @@ impl jobserver::job::named_objects::Host for NamedObjects {
         self.0.put(&name, value).await
     }
 
+    async fn compare_and_swap(
+        &mut self,
+        name: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<bool, String> {
+        check_name(&name)?;
+        self.0.compare_and_swap(&name, expected, value).await
+    }
+
     async fn delete(&mut self, name: String) -> Result<bool, String> {
         check_name(&name)?;
         self.0.delete(&name).await
@@ -65,6 +83,15 @@ impl ObjectSpace for NoObjects {
     }
 
     fn put<'a>(&'a self, _: &'a str, _: Vec<u8>) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err(NO_OBJECTS.to_string()) })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        _: &'a str,
+        _: Option<Vec<u8>>,
+        _: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async { Err(NO_OBJECTS.to_string()) })
     }
 
