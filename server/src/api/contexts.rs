@@ -40,7 +40,9 @@ pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>
 /// The name starts with a letter, then letters, digits, `-` and `_`.
 #[utoipa::path(post, path = "/contexts/{name}", tag = "contexts",
     params(("name" = String, Path, description = "The new context's name"), ContextParams),
-    request_body(content = String, content_type = "text/plain", description = "Optional settings, HOCON or JSON"),
+    request_body(description = "Optional settings, HOCON or JSON, whatever the Content-Type says", content(
+        (Option<String> = "text/plain", example = "num-cpu-cores = 2\nmemory-per-node = 512m"),
+        (Option<Object> = "application/json", example = json!({"num-cpu-cores": 2, "memory-per-node": "512m"})))),
     responses(
         (status = 200, description = "Created", body = StatusBody,
             headers(("Location" = String, description = "Where the context is shown"))),

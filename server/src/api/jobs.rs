@@ -24,7 +24,9 @@ const MAX_LIST_LIMIT: i64 = 1000;
 /// goes on. A job that fails is reported with status ERROR and the reason.
 #[utoipa::path(post, path = "/jobs", tag = "jobs",
     params(SubmitParams),
-    request_body(content = String, content_type = "text/plain", description = "Job config, HOCON or JSON"),
+    request_body(description = "Job config, HOCON or JSON, whatever the Content-Type says", content(
+        (Option<String> = "text/plain", example = "input.string = a b c a b see"),
+        (Option<Object> = "application/json", example = json!({"input": {"string": "a b c a b see"}})))),
     responses(
         (status = 200, description = "sync=true: the job ended (FINISHED, ERROR or KILLED)", body = JobReport),
         (status = 202, description = "Accepted: async, or sync and still running at the timeout", body = JobReport),
