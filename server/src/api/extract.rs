@@ -117,8 +117,14 @@ pub const MAX_APP_NAME_LEN: usize = 100;
 
 /// App names appear in URLs and reports: letters, digits, `-`, `_` and `.`.
 pub fn check_app_name(name: &str) -> Result<(), ApiError> {
+    // Not echoed back when it is long: the message is about its length.
+    if name.len() > MAX_APP_NAME_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "app names are at most {MAX_APP_NAME_LEN} characters long; this one has {}",
+            name.chars().count()
+        )));
+    }
     let valid = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.len() <= MAX_APP_NAME_LEN
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

@@ -32,6 +32,13 @@ const IGNORED_SPARK_KEYS: [&str; 3] = ["spark", "context-factory", "launcher"];
 
 /// A letter first, then letters, digits, `-` and `_`.
 pub fn check_name(name: &str) -> Result<(), String> {
+    // Checked first, so that a long name is not echoed back in full.
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "context names are at most {MAX_NAME_LEN} characters long; this one has {}",
+            name.chars().count()
+        ));
+    }
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -39,9 +46,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err(format!(
             "'{name}' is not a valid context name: it must start with a letter and contain only letters, digits, '-' and '_'"
         ));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!("context names are at most {MAX_NAME_LEN} characters long"));
     }
     Ok(())
 }
@@ -149,6 +153,11 @@ mod tests {
             );
         }
         assert!(check_name(&"a".repeat(101)).unwrap_err().contains("at most 100"));
+        let long_and_bad = check_name(&"a b".repeat(1000)).unwrap_err();
+        assert!(
+            long_and_bad.ends_with("this one has 3000"),
+            "not echoed: {long_and_bad}"
+        );
     }
 
     #[test]

@@ -111,6 +111,14 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
 
     let bad_name = api.upload("no%20spaces", word_count).await;
     assert_eq!(bad_name.status, 400, "{bad_name:?}");
+    let long_name = api.upload(&"x".repeat(5000), b"\0asm").await;
+    assert_eq!(long_name.status, 400, "{long_name:?}");
+    assert!(
+        long_name
+            .message()
+            .ends_with("at most 100 characters long; this one has 5000"),
+        "{long_name:?}"
+    );
 
     assert_eq!(
         api.get("/binaries").await.body,
