@@ -86,6 +86,31 @@ async fn errors_have_one_json_shape() {
         ),
         ("POST", "/binaries/app", StatusCode::BAD_REQUEST, "the upload is empty"),
         ("DELETE", "/jars/none", StatusCode::NOT_FOUND, "no app named 'none'"),
+        ("GET", "/binaries/a%00b", StatusCode::BAD_REQUEST, "NUL character (%00)"),
+        (
+            "DELETE",
+            "/binaries/a%00b",
+            StatusCode::BAD_REQUEST,
+            "NUL character (%00)",
+        ),
+        (
+            "POST",
+            "/jobs?appName=a%00b",
+            StatusCode::BAD_REQUEST,
+            "NUL character (%00)",
+        ),
+        (
+            "GET",
+            "/jobs?foo=2",
+            StatusCode::BAD_REQUEST,
+            "unknown query parameter 'foo'; expected `limit` or `status`",
+        ),
+        (
+            "POST",
+            "/jobs?appName=x&appVersion=99999999999",
+            StatusCode::BAD_REQUEST,
+            "query parameter 'appVersion' is too large: '99999999999'",
+        ),
     ];
     for (method, uri, code, message) in cases {
         let (status, body) = call(&state, method, uri, "").await;

@@ -6,10 +6,10 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{check_app_name, read_body};
 use super::wire::{BinaryDetail, BinarySummary, BinaryVersion, ErrorBody, StatusBody, UploadBody};
-use crate::runtime::RunLimits;
+use crate::runtime::{ArtifactError, RunLimits};
 use crate::store::{DeleteAppOutcome, EntryRow, NewAppVersion};
 use axum::Json;
-use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -83,9 +83,9 @@ pub async fn get_binary(State(state): State<AppState>, Path(app_name): Path<Stri
 pub async fn upload_binary(
     State(state): State<AppState>,
     Path(app_name): Path<String>,
-    body: Body,
+    request: Request,
 ) -> ApiResult<impl IntoResponse> {
-    upload(state, app_name, body, StatusCode::CREATED).await
+    upload(state, app_name, request, StatusCode::CREATED).await
 }
 
 /// Upload a new version of an app (Spark Job Server's older path)
@@ -102,14 +102,20 @@ pub async fn upload_binary(
 pub async fn upload_jar(
     State(state): State<AppState>,
     Path(app_name): Path<String>,
-    body: Body,
+    request: Request,
 ) -> ApiResult<impl IntoResponse> {
-    upload(state, app_name, body, StatusCode::OK).await
+    upload(state, app_name, request, StatusCode::OK).await
 }
 
 /// Spark Job Server answers `/binaries` uploads with 201 and `/jars` uploads
 /// (the older API) with 200; its clients check for exactly that.
-async fn upload(state: AppState, app_name: String, body: Body, code: StatusCode) -> ApiResult<impl IntoResponse> {
+async fn upload(state: AppState, app_name: String, request: Request, code: StatusCode) -> ApiResult<impl IntoResponse> {
+    let sent_as_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    let body = request.into_body();
     let limits = &state.settings.limits;
     // The body is read before the name is checked: a client still sending
     // would otherwise see a broken pipe instead of the answer.
@@ -122,7 +128,21 @@ async fn upload(state: AppState, app_name: String, body: Body, code: StatusCode)
         log_max_bytes: limits.job_log_max_size.0,
     };
     let bytes: std::sync::Arc<[u8]> = bytes.into();
-    let inspected = state.runtime.inspect(bytes.clone(), check_limits).await?;
+    let inspected = match state.runtime.inspect(bytes.clone(), check_limits).await {
+        Ok(inspected) => inspected,
+        // `curl -d @job.wasm` sends a form and drops bytes of the file on
+        // the way: the header tells why the content is not what was meant.
+        // It is only a hint; the kind always comes from the content.
+        Err(error @ (ArtifactError::NotWasm | ArtifactError::Truncated(_) | ArtifactError::Malformed(_)))
+            if sent_as_form =>
+        {
+            return Err(ApiError::BadRequest(format!(
+                "{error} (it came as a form, as `curl -d` sends, which drops newlines and \
+                 other bytes of a file: send it with curl --data-binary @job.wasm)"
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let row = state
         .store
         .insert_app_version(NewAppVersion {

@@ -35,7 +35,8 @@ pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>
 /// Create a context
 ///
 /// Settings come as query parameters or as a HOCON or JSON body with the same keys.
-/// Spark settings (`spark.*`, `context-factory`, `launcher`) are accepted and ignored: they do not
+/// Spark Job Server's form `spark.context-settings { num-cpu-cores = 2 }` is read too. Spark
+/// settings (other `spark.*`, `context-factory`, `launcher`, `passthrough`) are accepted and ignored: they do not
 /// apply to WebAssembly jobs. Each setting may be given once.
 /// The name starts with a letter, then letters, digits, `-` and `_`.
 #[utoipa::path(post, path = "/contexts/{name}", tag = "contexts",

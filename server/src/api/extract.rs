@@ -35,28 +35,45 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 /// fields and Rust's integer parsing; these speak of the request.
 fn query_error(query: &str, parameter: &str, message: &str) -> String {
     if parameter == "." {
-        return match message.strip_prefix("duplicate field `") {
-            Some(rest) => format!(
-                "query parameter '{}' is given more than once (cp and mainClass are other names for appName and classPath)",
-                rest.trim_end_matches('`')
-            ),
-            None => format!("bad query parameters: {message}"),
-        };
+        if let Some(rest) = message.strip_prefix("duplicate field `") {
+            let name = rest.trim_end_matches('`');
+            // serde names an alias by its canonical name.
+            let aliases = match name {
+                "appName" => " (cp is another name for it)",
+                "classPath" => " (mainClass is another name for it)",
+                _ => "",
+            };
+            return format!("query parameter '{name}' is given more than once{aliases}");
+        }
+        return format!("bad query parameters: {message}");
     }
-    const NUMBER_ERRORS: [&str; 4] = [
-        "invalid digit found in string",
-        "cannot parse integer from empty string",
-        "number too large to fit in target type",
-        "number too small to fit in target type",
-    ];
-    if NUMBER_ERRORS.contains(&message) {
-        let value = form_urlencoded::parse(query.as_bytes())
+    // serde_path_to_error names an unknown parameter as the path too.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, expected)) = rest.split_once("`, ")
+    {
+        return format!("unknown query parameter '{name}'; {expected}");
+    }
+    let value = || {
+        form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == parameter)
             .map(|(_, value)| value.into_owned())
-            .unwrap_or_default();
-        return format!("query parameter '{parameter}' must be a whole number, not '{value}'");
+            .unwrap_or_default()
+    };
+    match message {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            format!(
+                "query parameter '{parameter}' must be a whole number, not '{}'",
+                value()
+            )
+        }
+        "number too large to fit in target type" => {
+            format!("query parameter '{parameter}' is too large: '{}'", value())
+        }
+        "number too small to fit in target type" => {
+            format!("query parameter '{parameter}' is too small: '{}'", value())
+        }
+        _ => format!("query parameter '{parameter}': {message}"),
     }
-    format!("query parameter '{parameter}': {message}")
 }
 
 /// Every query parameter as a pair, in order.
@@ -148,15 +165,22 @@ mod tests {
         assert_eq!(message, "query parameter 'limit' must be a whole number, not 'ten'");
         let message = query_error("limit=", "limit", "cannot parse integer from empty string");
         assert_eq!(message, "query parameter 'limit' must be a whole number, not ''");
-        let message = query_error("cp=a&appName=b", ".", "duplicate field `appName`");
-        assert!(
-            message.starts_with("query parameter 'appName' is given more than once"),
-            "{message}"
+        let message = query_error(
+            "appVersion=99999999999",
+            "appVersion",
+            "number too large to fit in target type",
         );
-        let message = query_error("x=1", ".", "unknown field `x`, expected one of `limit`");
+        assert_eq!(message, "query parameter 'appVersion' is too large: '99999999999'");
+        let message = query_error("cp=a&appName=b", ".", "duplicate field `appName`");
         assert_eq!(
             message,
-            "bad query parameters: unknown field `x`, expected one of `limit`"
+            "query parameter 'appName' is given more than once (cp is another name for it)"
         );
+        let message = query_error("limit=1&limit=2", ".", "duplicate field `limit`");
+        assert_eq!(message, "query parameter 'limit' is given more than once");
+        let message = query_error("x=1", "x", "unknown field `x`, expected one of `limit`");
+        assert_eq!(message, "unknown query parameter 'x'; expected one of `limit`");
+        let message = query_error("", ".", "something else");
+        assert_eq!(message, "bad query parameters: something else");
     }
 }

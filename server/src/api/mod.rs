@@ -15,7 +15,10 @@ use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use error::ApiError;
 use std::sync::Arc;
@@ -88,8 +91,22 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(health::ui))
         .fallback(unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(refuse_nul))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Names and values from the URL end up in PostgreSQL text, which cannot hold
+/// NUL: refused here, once, rather than failing deep down as a 500.
+async fn refuse_nul(request: Request, next: Next) -> Result<Response, ApiError> {
+    let uri = request.uri();
+    let has_nul = |text: &str| text.contains("%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return Err(ApiError::BadRequest(
+            "the URL contains a NUL character (%00), which no name or parameter may hold".into(),
+        ));
+    }
+    Ok(next.run(request).await)
 }
 
 async fn unknown_path(uri: Uri) -> ApiError {

@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use crate::units::{ByteSize, HumanDuration};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -27,8 +27,12 @@ pub struct ContextSettings {
 /// The keys a client may set, as query parameters or in a HOCON/JSON body.
 pub const SETTING_KEYS: [&str; 4] = ["num-cpu-cores", "memory-per-node", "job-timeout", "max-queued-jobs"];
 
-/// Spark Job Server's own context settings, accepted so that its clients work.
-const IGNORED_SPARK_KEYS: [&str; 3] = ["spark", "context-factory", "launcher"];
+/// Spark Job Server's context options that do not apply here, accepted so
+/// that its clients work.
+const IGNORED_SPARK_KEYS: [&str; 3] = ["context-factory", "launcher", "passthrough"];
+
+/// Where Spark Job Server keeps context settings, as a dotted key.
+const CONTEXT_SETTINGS_PREFIX: &str = "spark.context-settings.";
 
 /// A letter first, then letters, digits, `-` and `_`.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -68,9 +72,30 @@ impl ContextSettings {
     ) -> Result<ContextSettings, String> {
         let mut context = ContextSettings::defaults(settings);
         let mut seen = HashSet::new();
-        for (key, value) in pairs {
-            // Spark Job Server clients send these, nested or dotted: they have
-            // no meaning for WebAssembly jobs, whatever their value.
+        let mut pending: VecDeque<(String, Value)> = pairs.into_iter().collect();
+        while let Some((key, value)) = pending.pop_front() {
+            // Spark Job Server's own form of these settings, as in its
+            // application.conf: `spark.context-settings { num-cpu-cores = 2 }`,
+            // which a HOCON body nests under `spark`. Its settings are read
+            // in place, as if they had been given at the top.
+            if let Some(setting) = key.strip_prefix(CONTEXT_SETTINGS_PREFIX) {
+                pending.push_front((setting.to_string(), value));
+                continue;
+            }
+            if key == "spark" || key == "spark.context-settings" {
+                let Value::Object(fields) = value else {
+                    return Err(format!(
+                        "context setting '{key}' must be an object, such as spark.context-settings {{ num-cpu-cores = 2 }}"
+                    ));
+                };
+                for (field, value) in fields.into_iter().rev() {
+                    pending.push_front((format!("{key}.{field}"), value));
+                }
+                continue;
+            }
+            // Spark's own settings (`spark.executor.memory`, ...) and Spark Job
+            // Server's context options: they have no meaning for WebAssembly
+            // jobs, whatever their value.
             if IGNORED_SPARK_KEYS.contains(&key.as_str()) || key.starts_with("spark.") {
                 tracing::info!(%key, "ignoring a Spark context setting: it does not apply to WebAssembly jobs");
                 continue;
@@ -200,7 +225,30 @@ mod tests {
             ("context-factory", json!("x")),
             ("launcher", json!({"spark.driver.memory": "1g"})),
         ]);
-        assert!(ContextSettings::from_pairs(spark, &settings).is_ok());
+        assert_eq!(
+            ContextSettings::from_pairs(spark, &settings).unwrap(),
+            ContextSettings::defaults(&settings)
+        );
+        assert!(error(&[("spark", json!(5))]).contains("'spark' must be an object"));
+        // Spark Job Server's own form of the settings is read, dotted or nested.
+        let nested = pairs(&[
+            (
+                "spark",
+                json!({"context-settings": {"num-cpu-cores": 3}, "executor": {"memory": "1g"}}),
+            ),
+            ("spark.context-settings.memory-per-node", json!("64m")),
+        ]);
+        let context = ContextSettings::from_pairs(nested, &settings).unwrap();
+        assert_eq!(context.num_cpu_cores, 3);
+        assert_eq!(context.memory_per_node, ByteSize::mib(64));
+        assert!(
+            error(&[
+                ("num-cpu-cores", json!("2")),
+                ("spark", json!({"context-settings": {"num-cpu-cores": 3}}))
+            ])
+            .contains("'num-cpu-cores' is given more than once")
+        );
+        assert!(error(&[("spark.context-settings", json!({"cores": 3}))]).contains("unknown context setting 'cores'"));
         assert!(
             error(&[("num-cpu-cores", json!("2")), ("num-cpu-cores", json!(3))])
                 .contains("'num-cpu-cores' is given more than once")

@@ -44,7 +44,8 @@ impl Store {
 
     /// Stores `value` only if the object holds `expected` (`None`: there is
     /// none). Atomic: a concurrent change makes the other swap see `Changed`,
-    /// since an UPDATE that waited on the row re-checks its condition.
+    /// since an UPDATE that waited on the row re-checks its condition, and an
+    /// INSERT that met a new row does nothing.
     pub async fn swap_object(
         &self,
         context: &str,
@@ -53,42 +54,59 @@ impl Store {
         value: &[u8],
         max_objects: u32,
     ) -> StoreResult<SwapOutcome> {
-        let swapped = match expected {
-            Some(expected) => sqlx::query(
-                "UPDATE named_objects SET value = $4, updated_at = now()
-                 WHERE context = $1 AND name = $2 AND value = $3",
-            )
-            .bind(context)
-            .bind(name)
-            .bind(expected)
-            .bind(value)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
-            None => sqlx::query(
-                "INSERT INTO named_objects (context, name, value)
-                 SELECT $1, $2, $3
-                 WHERE (SELECT count(*) FROM named_objects WHERE context = $1) < $4
-                 ON CONFLICT (context, name) DO NOTHING",
-            )
-            .bind(context)
-            .bind(name)
-            .bind(value)
-            .bind(i64::from(max_objects))
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
+        let Some(expected) = expected else {
+            return self.create_object(context, name, value, max_objects).await;
         };
-        if swapped == 1 {
-            return Ok(SwapOutcome::Swapped);
-        }
-        // Not stored: because the object is not as expected, or, when it was
-        // expected to be new and still is, because the context is full.
-        if expected.is_none() && self.get_object(context, name).await?.is_none() {
-            Ok(SwapOutcome::Full)
+        let swapped = sqlx::query(
+            "UPDATE named_objects SET value = $4, updated_at = now()
+             WHERE context = $1 AND name = $2 AND value = $3",
+        )
+        .bind(context)
+        .bind(name)
+        .bind(expected)
+        .bind(value)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(if swapped == 1 {
+            SwapOutcome::Swapped
         } else {
-            Ok(SwapOutcome::Changed)
-        }
+            SwapOutcome::Changed
+        })
+    }
+
+    /// Stores a new object; `Changed` when one of that name exists. One
+    /// statement, so that "full" and "exists" are judged on the same view.
+    async fn create_object(
+        &self,
+        context: &str,
+        name: &str,
+        value: &[u8],
+        max_objects: u32,
+    ) -> StoreResult<SwapOutcome> {
+        let (created, full): (bool, bool) = sqlx::query_as(
+            "WITH existing AS (SELECT 1 FROM named_objects WHERE context = $1 AND name = $2),
+                  counted AS (SELECT count(*) AS n FROM named_objects WHERE context = $1),
+                  created AS (
+                      INSERT INTO named_objects (context, name, value)
+                      SELECT $1, $2, $3
+                      WHERE EXISTS (SELECT 1 FROM existing) OR (SELECT n FROM counted) < $4
+                      ON CONFLICT (context, name) DO NOTHING
+                      RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM created),
+                    NOT EXISTS (SELECT 1 FROM existing) AND (SELECT n FROM counted) >= $4",
+        )
+        .bind(context)
+        .bind(name)
+        .bind(value)
+        .bind(i64::from(max_objects))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(match (created, full) {
+            (true, _) => SwapOutcome::Swapped,
+            (false, true) => SwapOutcome::Full,
+            (false, false) => SwapOutcome::Changed,
+        })
     }
 
     /// True when there was an object of that name.

@@ -109,6 +109,25 @@ async fn bad_uploads_are_refused_with_the_reason_and_nothing_is_stored() {
     assert_eq!(too_big.status, 413, "{too_big:?}");
     assert!(too_big.message().contains("limit"), "{too_big:?}");
 
+    // `curl -d @job.wasm` sends the file as a form, losing its newlines and more.
+    let mangled: Vec<u8> = word_count
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .skip(3)
+        .collect();
+    let as_form = api
+        .http
+        .post(api.url("/binaries/dashd"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(mangled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_form.status(), 400);
+    let answer = as_form.text().await.unwrap();
+    assert!(answer.contains("curl --data-binary"), "{answer}");
+
     let bad_name = api.upload("no%20spaces", word_count).await;
     assert_eq!(bad_name.status, 400, "{bad_name:?}");
     let long_name = api.upload(&"x".repeat(5000), b"\0asm").await;

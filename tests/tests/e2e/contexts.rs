@@ -99,6 +99,18 @@ async fn bad_context_requests_say_what_is_wrong() {
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(api.get("/contexts/nested").await.body["settings"]["num-cpu-cores"], 2);
+    // Spark Job Server's own form of the settings is read, not dropped.
+    let reply = api
+        .post(
+            "/contexts/sjs-form",
+            "spark.context-settings { num-cpu-cores = 3, memory-per-node = 64m }",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let settings = api.get("/contexts/sjs-form").await.body["settings"].clone();
+    assert_eq!(settings["num-cpu-cores"], 3, "{settings}");
+    assert_eq!(settings["memory-per-node"], "64m", "{settings}");
+    assert_eq!(api.post("/contexts/odd", "spark = 5").await.status, 400);
     let taken = api.post("/contexts/ok?num-cpu-cores=4", "").await;
     assert_eq!(taken.status, 409, "{taken:?}");
     assert!(taken.message().contains("already exists"));

@@ -79,7 +79,7 @@ async fn bad_submissions_say_what_is_wrong_and_record_nothing() {
             "appName=wordcount&contxt=x",
             "input.string = a",
             400,
-            "unknown field `contxt`",
+            "unknown query parameter 'contxt'",
         ),
         (
             "appName=wordcount&sync=true&timeout=soon",
