@@ -4,19 +4,36 @@ use std::fmt;
 
 use crate::Problem;
 
-/// Why a job failed: a message for the user, which becomes the error of the
-/// job's run. The `From` impls let `run` use `?` on config lookups, named
-/// objects and JSON conversions.
+/// Why a job failed: a message for the user, and a class that names the kind
+/// of failure (the job report's `errorClass`). The `From` impls let `run` use
+/// `?` on config lookups, named objects, Kafka, Cassandra and JSON
+/// conversions; errors of Kafka and Cassandra keep their kind in the class,
+/// such as `KafkaNotFound`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
+    class: String,
     message: String,
 }
 
+/// The class of a [`JobError`] made with [`JobError::new`].
+pub const DEFAULT_CLASS: &str = "JobError";
+
 impl JobError {
     pub fn new(message: impl Into<String>) -> Self {
+        Self::with_class(DEFAULT_CLASS, message)
+    }
+
+    /// A failure of a kind the job names itself, such as `BadInput`: short,
+    /// stable, and meant for clients to act on.
+    pub fn with_class(class: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
+            class: class.into(),
             message: message.into(),
         }
+    }
+
+    pub fn class(&self) -> &str {
+        &self.class
     }
 
     pub fn message(&self) -> &str {
@@ -90,6 +107,14 @@ mod tests {
             JobError::from(vec![Problem::new("a", "is required"), Problem::whole("bad")]).message(),
             "a: is required; bad"
         );
+    }
+
+    #[test]
+    fn classes_default_to_job_error() {
+        assert_eq!(JobError::new("x").class(), "JobError");
+        let bad = JobError::with_class("BadInput", "no rows");
+        assert_eq!((bad.class(), bad.message()), ("BadInput", "no rows"));
+        assert_eq!(JobError::from(Problem::whole("p")).class(), "JobError");
     }
 
     #[test]

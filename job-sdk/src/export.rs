@@ -78,11 +78,20 @@ pub fn validate(jobs: &[JobEntry], entry: &str, config: &str) -> Result<(), Vec<
     (job.validate)(&config).map_err(to_wit)
 }
 
-pub fn run(jobs: &[JobEntry], entry: &str, config: &str) -> Result<String, String> {
-    let job = find(jobs, entry).map_err(|problem| problem.to_string())?;
-    let config = Config::from_json(config).map_err(|problem| problem.to_string())?;
-    let result = (job.run)(&config).map_err(|error| error.to_string())?;
+pub fn run(jobs: &[JobEntry], entry: &str, config: &str) -> Result<String, wit::JobError> {
+    let job = find(jobs, entry).map_err(JobError::from)?;
+    let config = Config::from_json(config).map_err(JobError::from)?;
+    let result = (job.run)(&config)?;
     Ok(result.to_string())
+}
+
+impl From<JobError> for wit::JobError {
+    fn from(error: JobError) -> Self {
+        Self {
+            class: error.class().to_owned(),
+            message: error.message().to_owned(),
+        }
+    }
 }
 
 fn find<'a>(jobs: &'a [JobEntry], entry: &str) -> Result<&'a JobEntry, Problem> {
@@ -133,7 +142,7 @@ mod tests {
         const DESCRIPTION: &'static str = "Always fails";
 
         fn run(_: &Config) -> Result<Value, JobError> {
-            Err(JobError::new("on purpose"))
+            Err(JobError::with_class("BadInput", "on purpose"))
         }
     }
 
@@ -173,7 +182,7 @@ mod tests {
             problems(validate(JOBS, "nope", "{}")),
             [(String::new(), expected.to_owned())]
         );
-        assert_eq!(run(JOBS, "nope", "{}"), Err(expected.to_owned()));
+        assert_eq!(run(JOBS, "nope", "{}").unwrap_err().message, expected);
     }
 
     #[test]
@@ -181,7 +190,7 @@ mod tests {
         let found = problems(validate(JOBS, "hello", "{name"));
         assert_eq!(found.len(), 1);
         assert!(found[0].1.starts_with("config is not valid JSON"), "{found:?}");
-        let error = run(JOBS, "hello", "{name").unwrap_err();
+        let error = run(JOBS, "hello", "{name").unwrap_err().message;
         assert!(error.starts_with("config is not valid JSON"), "{error}");
     }
 
@@ -191,8 +200,12 @@ mod tests {
             run(JOBS, "hello", r#"{"name": "x"}"#),
             Ok(r#"{"greeting":"hello x"}"#.to_owned())
         );
-        assert_eq!(run(JOBS, "hello", "{}"), Err("name: is required".to_owned()));
-        assert_eq!(run(JOBS, "fails", "{}"), Err("on purpose".to_owned()));
+        let error = |entry, config| {
+            let error = run(JOBS, entry, config).unwrap_err();
+            (error.class, error.message)
+        };
+        assert_eq!(error("hello", "{}"), ("JobError".to_owned(), "name: is required".to_owned()));
+        assert_eq!(error("fails", "{}"), ("BadInput".to_owned(), "on purpose".to_owned()));
     }
 
     #[test]

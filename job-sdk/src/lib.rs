@@ -54,9 +54,14 @@ pub mod log;
 pub mod named_objects;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use config::{Config, Problem, Problems};
 pub use error::JobError;
+/// Which job this is: its id, app and version, entry, context, and when it
+/// was submitted (milliseconds since the epoch).
+pub use __private::bindings::jobserver::job::job_info::Info as JobInfo;
 pub use serde_json::{self, Value, json};
 
 /// One entry of a component: what a client names as `classPath` to run it.
@@ -91,6 +96,18 @@ pub fn progress(fraction: f32, message: Option<&str>) {
     use native::progress as host;
 
     host::report(fraction, message);
+}
+
+/// The job being validated or run; `None` only in `entries`, which the
+/// server calls at upload. Natively (`cargo test`), whatever
+/// [`testing::set_job_info`] set on this thread.
+pub fn job_info() -> Option<JobInfo> {
+    #[cfg(target_arch = "wasm32")]
+    use __private::bindings::jobserver::job::job_info as host;
+    #[cfg(not(target_arch = "wasm32"))]
+    use native::job_info as host;
+
+    host::get()
 }
 
 /// Makes the listed [`Job`] types the entries of this component, in that
@@ -145,7 +162,7 @@ macro_rules! export_jobs {
                 fn run(
                     entry: ::std::string::String,
                     config: ::std::string::String,
-                ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                ) -> ::core::result::Result<::std::string::String, $crate::__private::WitJobError> {
                     $crate::__private::run(JOBS, &entry, &config)
                 }
             }
@@ -163,7 +180,7 @@ pub mod __private {
 
     pub use crate::export::{JobEntry, assert_unique_names, entries, run, validate};
     pub use bindings::exports::jobserver::job::job::Guest;
-    pub use bindings::jobserver::job::types::{Entry as WitEntry, Problem as WitProblem};
+    pub use bindings::jobserver::job::types::{Entry as WitEntry, JobError as WitJobError, Problem as WitProblem};
 
     // The generated glue between the component ABI and Rust is necessarily
     // unsafe (raw pointers into linear memory, `extern "C"` exports); it is
@@ -178,6 +195,8 @@ pub mod __private {
             pub_export_macro: true,
             export_macro_name: "export",
             default_bindings_module: "::job_sdk::__private::bindings",
+            // Records a job gets (Kafka records, Cassandra values) compare.
+            additional_derives: [PartialEq],
         });
     }
 }

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 #[cfg(target_arch = "wasm32")]
 use crate::__private::bindings::jobserver::job::named_objects as host;
 use crate::JobError;
+use crate::__private::bindings::jobserver::job::named_objects::Error;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::native::named_objects as host;
 
@@ -91,11 +92,17 @@ pub fn delete(name: &str) -> Result<bool, JobError> {
 
 /// The names of the context's objects, sorted.
 pub fn list() -> Result<Vec<String>, JobError> {
-    host::list().map_err(|e| JobError::new(format!("listing named objects failed: {e}")))
+    host::list().map_err(|e| JobError::new(format!("listing named objects failed: {}", message(e))))
 }
 
-fn host_error(doing: &str, name: &str, error: String) -> JobError {
-    JobError::new(format!("{doing} named object '{name}' failed: {error}"))
+fn host_error(doing: &str, name: &str, error: Error) -> JobError {
+    JobError::new(format!("{doing} named object '{name}' failed: {}", message(error)))
+}
+
+fn message(error: Error) -> String {
+    match error {
+        Error::InvalidRequest(message) | Error::PermissionDenied(message) | Error::Unavailable(message) => message,
+    }
 }
 
 #[cfg(test)]

@@ -23,20 +23,22 @@ pub mod named_objects {
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 
+    use crate::__private::bindings::jobserver::job::named_objects::Error;
+
     thread_local! {
         static OBJECTS: RefCell<BTreeMap<String, Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
     }
 
-    pub fn get(name: &str) -> Result<Option<Vec<u8>>, String> {
+    pub fn get(name: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(OBJECTS.with_borrow(|objects| objects.get(name).cloned()))
     }
 
-    pub fn put(name: &str, value: &[u8]) -> Result<(), String> {
+    pub fn put(name: &str, value: &[u8]) -> Result<(), Error> {
         OBJECTS.with_borrow_mut(|objects| objects.insert(name.to_owned(), value.to_vec()));
         Ok(())
     }
 
-    pub fn compare_and_swap(name: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, String> {
+    pub fn compare_and_swap(name: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, Error> {
         Ok(OBJECTS.with_borrow_mut(|objects| {
             let matches = objects.get(name).map(Vec::as_slice) == expected;
             if matches {
@@ -46,11 +48,29 @@ pub mod named_objects {
         }))
     }
 
-    pub fn delete(name: &str) -> Result<bool, String> {
+    pub fn delete(name: &str) -> Result<bool, Error> {
         Ok(OBJECTS.with_borrow_mut(|objects| objects.remove(name).is_some()))
     }
 
-    pub fn list() -> Result<Vec<String>, String> {
+    pub fn list() -> Result<Vec<String>, Error> {
         Ok(OBJECTS.with_borrow(|objects| objects.keys().cloned().collect()))
+    }
+}
+
+pub mod job_info {
+    use std::cell::RefCell;
+
+    use crate::JobInfo;
+
+    thread_local! {
+        static INFO: RefCell<Option<JobInfo>> = const { RefCell::new(None) };
+    }
+
+    pub fn get() -> Option<JobInfo> {
+        INFO.with_borrow(Clone::clone)
+    }
+
+    pub fn set(info: Option<JobInfo>) {
+        INFO.set(info);
     }
 }

@@ -12,6 +12,8 @@
 //! # }
 //! ```
 
+pub mod systems;
+
 use jobserver::store::local_postgres::LocalPostgres;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -22,7 +24,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to start (it may be compiling nothing, but
@@ -42,9 +44,7 @@ struct SharedPostgres {
 fn shared_postgres() -> &'static SharedPostgres {
     static POSTGRES: OnceLock<SharedPostgres> = OnceLock::new();
     POSTGRES.get_or_init(|| {
-        let root = scratch_root();
-        remove_stale_scratch(&root);
-        let dir = root.join(format!("pg-{}", std::process::id()));
+        let dir = process_scratch_dir("pg");
         let server = LocalPostgres::start(&dir.join("cluster"))
             .unwrap_or_else(|error| panic!("the tests need PostgreSQL: {error}"));
         SharedPostgres {
@@ -64,12 +64,30 @@ fn scratch_root() -> PathBuf {
     root
 }
 
+/// The kinds of scratch directory a test process owns, each named `<kind>-<pid>`: its
+/// PostgreSQL, and the other systems it runs (`systems`).
+const PROCESS_SCRATCH_KINDS: [&str; 2] = ["pg", "systems"];
+
+/// This process's scratch directory of one kind (not created here). The first call also
+/// removes those that test processes now gone left behind.
+fn process_scratch_dir(kind: &str) -> PathBuf {
+    static SWEPT: Once = Once::new();
+    debug_assert!(PROCESS_SCRATCH_KINDS.contains(&kind), "{kind} would never be swept");
+    let root = scratch_root();
+    SWEPT.call_once(|| remove_stale_scratch(&root));
+    root.join(format!("{kind}-{}", std::process::id()))
+}
+
 /// Removes the scratch directories of test processes that are gone.
 fn remove_stale_scratch(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("pg-").and_then(|pid| pid.parse::<i32>().ok()) else {
+        let pid = name
+            .split_once('-')
+            .filter(|(kind, _)| PROCESS_SCRATCH_KINDS.contains(kind))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok());
+        let Some(pid) = pid else {
             continue;
         };
         if kill(Pid::from_raw(pid), None).is_err() {

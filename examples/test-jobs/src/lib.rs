@@ -73,11 +73,45 @@ pub struct Fail;
 
 impl Job for Fail {
     const NAME: &'static str = "fail";
-    const DESCRIPTION: &'static str = "Returns an error with `message` (default \"failed on purpose\")";
+    const DESCRIPTION: &'static str =
+        "Returns an error with `message` (default \"failed on purpose\") and `class` (default JobError)";
 
     fn run(config: &Config) -> Result<Value, JobError> {
         let message: String = config.get_or("message", "failed on purpose".to_owned())?;
-        Err(JobError::new(message))
+        let class: String = config.get_or("class", "JobError".to_owned())?;
+        Err(JobError::with_class(class, message))
+    }
+}
+
+pub struct WhoAmI;
+
+impl Job for WhoAmI {
+    const NAME: &'static str = "whoami";
+    const DESCRIPTION: &'static str = "Returns what job-info says about the job, in validate and in run";
+
+    fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        // A job can refuse a config by what it is running as.
+        let expected: Option<String> = config.get_opt("expect-app")?;
+        match (expected, job_sdk::job_info()) {
+            (Some(app), Some(info)) if info.app != app => {
+                Err(vec![Problem::new("expect-app", format!("this is app {}", info.app))])
+            }
+            (_, None) => Err(vec![Problem::whole("validate got no job info")]),
+            _ => Ok(()),
+        }
+    }
+
+    fn run(_: &Config) -> Result<Value, JobError> {
+        let info = job_sdk::job_info().ok_or("run got no job info")?;
+        Ok(json!({
+            "id": info.id,
+            "app": info.app,
+            "version": info.version,
+            "entry": info.entry,
+            "context": info.context,
+            "adhoc": info.adhoc,
+            "submittedAt": info.submitted_at,
+        }))
     }
 }
 
@@ -257,6 +291,7 @@ job_sdk::export_jobs!(
     ValidateStrict,
     Echo,
     Objects,
+    WhoAmI,
 );
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! content, never from the Content-Type: Spark Job Server clients send
 //! `application/java-archive` whatever the bytes are.
 
-use super::bindings::Entry;
+use super::bindings::{Entry, SUPPORTED_WORLDS};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
@@ -12,9 +12,6 @@ const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 const COMPONENT_LAYER: [u8; 2] = [1, 0];
 const ELF_MAGIC: &[u8] = b"\x7fELF";
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
-
-/// The world an uploaded component must implement.
-pub const JOB_WORLD: &str = "jobserver:job/job-component@0.1.0";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactKind {
@@ -64,7 +61,7 @@ pub enum ArtifactError {
     Malformed(String),
     #[error("this component needs imports that jobserver does not provide: {0}")]
     UnsupportedImport(String),
-    #[error("this component does not implement the job world ({JOB_WORLD}): {0}")]
+    #[error("this component does not implement the job world ({SUPPORTED_WORLDS}): {0}")]
     NotAJob(String),
     #[error("calling the component's entries() failed: {0}")]
     EntriesFailed(String),

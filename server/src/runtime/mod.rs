@@ -11,14 +11,14 @@ mod limits;
 
 pub use artifact::{ArtifactError, ArtifactKind};
 pub use bindings::{Entry, Problem};
-pub use host::{Journal, JournalBatch, LogLine, ObjectSpace};
+pub use host::{Capabilities, Grant, JobInfo, Journal, JournalBatch, LogLine, ObjectSpace};
 
 use host::BoxFuture;
 
-use bindings::{JobComponent, JobComponentPre};
+use bindings::{JobComponentPre, JobInstance, current, v0_1};
 use cache::ComponentCache;
 use host::journal::Stream;
-use host::{HostState, JournalHost, NamedObjects, OutputSink};
+use host::{HostState, JobInfoHost, JournalHost, NamedObjects, OutputSink};
 use limits::{EpochTicker, MemoryLimitExceeded, MemoryLimiter};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,16 +49,14 @@ pub struct JobRun {
     /// The config as JSON text.
     pub config: String,
     pub limits: RunLimits,
-    /// Where its logs and progress go.
-    pub journal: Arc<Journal>,
-    /// Its context's named objects.
-    pub objects: Arc<dyn ObjectSpace>,
+    /// What it may reach.
+    pub capabilities: Capabilities,
 }
 
 /// A compiled component, ready to instantiate.
 pub struct CompiledJob {
     pub hash: String,
-    pre: JobComponentPre<HostState>,
+    pre: JobComponentPre,
 }
 
 /// An upload that passed every check.
@@ -81,18 +79,31 @@ pub enum RunOutcome {
 /// (Spark Job Server's `errorClass`), `message` says what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFailure {
-    pub class: &'static str,
+    pub class: String,
     pub message: String,
 }
 
 impl JobFailure {
-    fn new(class: &'static str, message: impl Into<String>) -> JobFailure {
+    fn new(class: impl Into<String>, message: impl Into<String>) -> JobFailure {
         JobFailure {
-            class,
+            class: class.into(),
             message: message.into(),
         }
     }
+
+    /// A failure the job reported itself, with the class it chose (as
+    /// `JobError` when it chose none or one no client could use).
+    fn from_job(class: Option<String>, message: String) -> JobFailure {
+        let class = class
+            .map(|class| class.chars().filter(|c| !c.is_control()).take(MAX_CLASS_CHARS).collect::<String>())
+            .filter(|class| !class.trim().is_empty())
+            .unwrap_or_else(|| "JobError".to_string());
+        JobFailure { class, message }
+    }
 }
+
+/// Longest error class a job may give; a class is a name, not a message.
+const MAX_CLASS_CHARS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -162,18 +173,7 @@ impl Runtime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         let engine_error = |error: wasmtime::Error| RuntimeError::Engine(format!("{error:#}"));
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
-        bindings::jobserver::job::log::add_to_linker::<_, HasSelf<JournalHost>>(&mut linker, |state| {
-            &mut state.journal
-        })
-        .map_err(engine_error)?;
-        bindings::jobserver::job::progress::add_to_linker::<_, HasSelf<JournalHost>>(&mut linker, |state| {
-            &mut state.journal
-        })
-        .map_err(engine_error)?;
-        bindings::jobserver::job::named_objects::add_to_linker::<_, HasSelf<NamedObjects>>(&mut linker, |state| {
-            &mut state.objects
-        })
-        .map_err(engine_error)?;
+        link_imports(&mut linker).map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone());
         let executor = GuestExecutor::new().map_err(|error| RuntimeError::Engine(error.to_string()))?;
         let checks = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -212,7 +212,7 @@ impl Runtime {
                 pre,
             });
             cache.store(&hash, &component, compiled.clone());
-            tracing::info!(%hash, "compiled a component");
+            tracing::info!(%hash, contract = compiled.pre.contract_version(), "compiled a component");
             Ok(compiled)
         })
         .await
@@ -221,9 +221,7 @@ impl Runtime {
 
     async fn entries(&self, compiled: Arc<CompiledJob>, limits: RunLimits) -> Result<Vec<Entry>, ArtifactError> {
         let outcome = self
-            .check_call(compiled, limits, |store, instance| {
-                Box::pin(instance.jobserver_job_job().call_entries(store))
-            })
+            .check_call(compiled, limits, None, |store, instance| Box::pin(instance.entries(store)))
             .await;
         match outcome {
             Ok(entries) => Ok(entries),
@@ -240,11 +238,12 @@ impl Runtime {
         &self,
         compiled: Arc<CompiledJob>,
         limits: RunLimits,
+        job: Option<JobInfo>,
         call: F,
     ) -> Result<T, Option<JobFailure>>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a JobComponent) -> BoxFuture<'a, wasmtime::Result<T>>
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a JobInstance) -> BoxFuture<'a, wasmtime::Result<T>>
             + Send
             + 'static,
     {
@@ -254,8 +253,8 @@ impl Runtime {
             timeout: limits.timeout.min(CHECK_TIMEOUT),
             ..limits
         };
-        let no_objects: Arc<dyn ObjectSpace> = Arc::new(host::NoObjects);
-        self.guest_call(compiled, limits, journal, no_objects, CancellationToken::new(), call)
+        let capabilities = Capabilities::for_checks(journal, job);
+        self.guest_call(compiled, limits, capabilities, CancellationToken::new(), call)
             .await
     }
 
@@ -267,25 +266,23 @@ impl Runtime {
         &self,
         compiled: Arc<CompiledJob>,
         limits: RunLimits,
-        journal: Arc<Journal>,
-        objects: Arc<dyn ObjectSpace>,
+        capabilities: Capabilities,
         cancel: CancellationToken,
         call: F,
     ) -> Result<T, Option<JobFailure>>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a JobComponent) -> BoxFuture<'a, wasmtime::Result<T>>
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a JobInstance) -> BoxFuture<'a, wasmtime::Result<T>>
             + Send
             + 'static,
     {
         let runtime = self.clone();
+        let journal = capabilities.journal.clone();
         let task = {
             let cancel = cancel.clone();
             async move {
                 let instance_call = async {
-                    let (mut store, instance) = runtime
-                        .instantiate(&compiled, &limits, journal.clone(), objects)
-                        .await?;
+                    let (mut store, instance) = runtime.instantiate(&compiled, &limits, capabilities).await?;
                     call(&mut store, &instance).await
                 };
                 runtime.bounded(instance_call, &limits, &journal, &cancel).await
@@ -347,14 +344,14 @@ impl Runtime {
     pub async fn validate(
         &self,
         compiled: Arc<CompiledJob>,
-        entry: &str,
+        job: JobInfo,
         config: &str,
         limits: RunLimits,
     ) -> Result<Vec<Problem>, JobFailure> {
-        let (entry, config) = (entry.to_string(), config.to_string());
+        let (entry, config) = (job.entry.clone(), config.to_string());
         let outcome = self
-            .check_call(compiled, limits, move |store, instance| {
-                Box::pin(async move { instance.jobserver_job_job().call_validate(store, &entry, &config).await })
+            .check_call(compiled, limits, Some(job), move |store, instance| {
+                Box::pin(async move { instance.validate(store, &entry, &config).await })
             })
             .await;
         match outcome {
@@ -371,25 +368,18 @@ impl Runtime {
             entry,
             config,
             limits,
-            journal,
-            objects,
+            capabilities,
         } = job;
+        let journal = capabilities.journal.clone();
         let outcome = self
-            .guest_call(
-                compiled,
-                limits,
-                journal.clone(),
-                objects,
-                cancel,
-                move |store, instance| {
-                    Box::pin(async move { instance.jobserver_job_job().call_run(store, &entry, &config).await })
-                },
-            )
+            .guest_call(compiled, limits, capabilities, cancel, move |store, instance| {
+                Box::pin(async move { instance.run(store, &entry, &config).await })
+            })
             .await;
         journal.close();
         match outcome {
             Ok(Ok(result)) => check_result(result, limits.result_max_bytes),
-            Ok(Err(message)) => RunOutcome::Failed(JobFailure::new("JobError", message)),
+            Ok(Err(error)) => RunOutcome::Failed(JobFailure::from_job(error.class, error.message)),
             Err(Some(failure)) => RunOutcome::Failed(failure),
             Err(None) => RunOutcome::Killed,
         }
@@ -399,9 +389,15 @@ impl Runtime {
         &self,
         compiled: &CompiledJob,
         limits: &RunLimits,
-        journal: Arc<Journal>,
-        objects: Arc<dyn ObjectSpace>,
-    ) -> wasmtime::Result<(Store<HostState>, JobComponent)> {
+        capabilities: Capabilities,
+    ) -> wasmtime::Result<(Store<HostState>, JobInstance)> {
+        let Capabilities {
+            journal,
+            objects,
+            job,
+            kafka,
+            cassandra,
+        } = capabilities;
         // No preopened directories, no sockets, no environment: a job reaches
         // only what the imports above give it.
         let wasi = WasiCtxBuilder::new()
@@ -414,6 +410,9 @@ impl Runtime {
             limiter: MemoryLimiter::new(limits.memory_bytes),
             journal: JournalHost(journal),
             objects: NamedObjects(objects),
+            job_info: JobInfoHost(job),
+            kafka: host::kafka::KafkaHost::new(kafka),
+            cassandra: host::cassandra::CassandraHost::new(cassandra),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -421,7 +420,7 @@ impl Runtime {
         // below are polled even while the guest spins.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        let instance = compiled.pre.instantiate_async(&mut store).await?;
+        let instance = compiled.pre.instantiate(&mut store).await?;
         Ok((store, instance))
     }
 
@@ -447,6 +446,31 @@ impl Runtime {
             },
         }
     }
+}
+
+/// Every version of the job contract's imports, each served by its capability.
+fn link_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    v0_1::jobserver::job::log::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
+    v0_1::jobserver::job::progress::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
+    v0_1::jobserver::job::named_objects::add_to_linker::<_, HasSelf<NamedObjects>>(linker, |state| {
+        &mut state.objects
+    })?;
+    current::jobserver::job::log::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
+    current::jobserver::job::progress::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| {
+        &mut state.journal
+    })?;
+    current::jobserver::job::named_objects::add_to_linker::<_, HasSelf<NamedObjects>>(linker, |state| {
+        &mut state.objects
+    })?;
+    current::jobserver::job::job_info::add_to_linker::<_, HasSelf<JobInfoHost>>(linker, |state| &mut state.job_info)?;
+    current::jobserver::job::kafka::add_to_linker::<_, HasSelf<host::kafka::KafkaHost>>(linker, |state| {
+        &mut state.kafka
+    })?;
+    current::jobserver::job::cassandra::add_to_linker::<_, HasSelf<host::cassandra::CassandraHost>>(
+        linker,
+        |state| &mut state.cassandra,
+    )?;
+    Ok(())
 }
 
 fn check_result(result: String, max_bytes: u64) -> RunOutcome {

@@ -10,7 +10,10 @@ pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_nam
 pub use pool::PoolSnapshot;
 
 use crate::config::Settings;
-use crate::runtime::{CompiledJob, JobFailure, JobRun, Journal, Problem, RunLimits, RunOutcome, Runtime, RuntimeError};
+use crate::runtime::{
+    Capabilities, CompiledJob, Grant, JobFailure, JobInfo, JobRun, Journal, Problem, RunLimits, RunOutcome, Runtime,
+    RuntimeError,
+};
 use crate::store::{AppVersionRow, ContextRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use objects::ContextObjects;
@@ -93,10 +96,8 @@ pub type SchedulerResult<T> = Result<T, SchedulerError>;
 
 /// A job to run, as admitted: everything its run needs.
 struct JobSpec {
-    id: Uuid,
-    class_path: String,
-    context: String,
-    adhoc: bool,
+    /// Which job it is: its id, app, entry and context.
+    info: JobInfo,
     config: String,
     limits: RunLimits,
     compiled: Arc<CompiledJob>,
@@ -106,17 +107,17 @@ impl JobSpec {
     /// Whose named objects the job sees. An ad-hoc context's are keyed by the
     /// job, in a form no persistent context name can take (it has a ':').
     fn objects_scope(&self) -> String {
-        if self.adhoc {
-            format!("adhoc:{}", self.id)
+        if self.info.adhoc {
+            format!("adhoc:{}", self.info.id)
         } else {
-            self.context.clone()
+            self.info.context.clone()
         }
     }
 }
 
 impl Queued for JobSpec {
     fn id(&self) -> Uuid {
-        self.id
+        self.info.id
     }
 }
 
@@ -282,9 +283,18 @@ impl Scheduler {
             }
         };
         let compiled = self.load(&version.blob_hash).await?;
+        let info = JobInfo {
+            id,
+            app: version.app_name.clone(),
+            version: version.version.max(0) as u32,
+            entry: class_path.clone(),
+            context: context.clone(),
+            adhoc,
+            submitted_at: Utc::now(),
+        };
         let problems = inner
             .runtime
-            .validate(compiled.clone(), &class_path, &submission.config, limits)
+            .validate(compiled.clone(), info.clone(), &submission.config, limits)
             .await
             .map_err(SchedulerError::ValidateCrashed)?;
         if !problems.is_empty() {
@@ -300,7 +310,6 @@ impl Scheduler {
             Refusal::Closed if inner.shutting_down.is_cancelled() => SchedulerError::ShuttingDown,
             Refusal::Closed => SchedulerError::ContextNotFound(context.clone()),
         })?;
-        let now = Utc::now();
         let new_job = NewJob {
             id,
             app_name: &version.app_name,
@@ -314,7 +323,7 @@ impl Scheduler {
                 Admission::RunNow => status::RUNNING,
                 Admission::Queue => status::STARTED,
             },
-            submitted_at: now,
+            submitted_at: info.submitted_at,
             timeout_ms: limits.timeout.as_millis() as i64,
             memory_limit: limits.memory_bytes as i64,
         };
@@ -328,10 +337,7 @@ impl Scheduler {
             return Err(error);
         }
         let spec = JobSpec {
-            id,
-            class_path: class_path.clone(),
-            context: context.clone(),
-            adhoc,
+            info,
             config: submission.config,
             limits,
             compiled,
@@ -456,7 +462,7 @@ impl Scheduler {
         };
         let reason = format!("its context '{name}' was deleted");
         for waiting in waiting {
-            self.end_unstarted(waiting.id, status::KILLED, &reason).await;
+            self.end_unstarted(waiting.info.id, status::KILLED, &reason).await;
         }
         for id in pool.snapshot().running {
             self.kill(id, &reason).await.ok();
@@ -491,7 +497,7 @@ impl Scheduler {
             }
             // Their sync callers get the STARTED report now, not at their timeout.
             for job in waiting {
-                self.unregister(job.id, status::STARTED);
+                self.unregister(job.info.id, status::STARTED);
             }
         }
         let running: Vec<Uuid> = pools.iter().flat_map(|pool| pool.snapshot().running).collect();
@@ -576,10 +582,15 @@ impl Scheduler {
             }
         };
         let spec = JobSpec {
-            id: job.id,
-            class_path: job.class_path,
-            context: job.context,
-            adhoc: job.adhoc,
+            info: JobInfo {
+                id: job.id,
+                app: job.app_name,
+                version: job.app_version.max(0) as u32,
+                entry: job.class_path,
+                context: job.context,
+                adhoc: job.adhoc,
+                submitted_at: job.submitted_at,
+            },
             config: pending.config.0.to_string(),
             limits: RunLimits {
                 timeout: Duration::from_millis(job.timeout_ms.max(1) as u64),
@@ -588,8 +599,8 @@ impl Scheduler {
             },
             compiled,
         };
-        tracing::info!(job = %spec.id, context = %spec.context, "queued again after a restart");
-        self.register(spec.id, pool.clone());
+        tracing::info!(job = %spec.info.id, context = %spec.info.context, "queued again after a restart");
+        self.register(spec.info.id, pool.clone());
         if let Some(spec) = pool.requeue(spec) {
             self.spawn(spec, pool, true);
         }
@@ -670,7 +681,7 @@ impl Scheduler {
             let mut next = Some((spec, was_queued));
             // Runs this job, then whatever its slot is handed next.
             while let Some((spec, was_queued)) = next.take() {
-                let id = spec.id;
+                let id = spec.info.id;
                 if pool.is_closed() {
                     // Admitted just as its context was deleted or the server
                     // began to shut down: those only kill the jobs they see.
@@ -696,7 +707,7 @@ impl Scheduler {
 
     async fn execute(&self, spec: JobSpec, was_queued: bool) {
         let inner = &self.inner;
-        let id = spec.id;
+        let id = spec.info.id;
         let live = self.jobs().get(&id).map(|job| job.kill.clone());
         let Some(kill) = live else {
             return;
@@ -720,11 +731,16 @@ impl Scheduler {
         ));
         let run = JobRun {
             compiled: spec.compiled.clone(),
-            entry: spec.class_path.clone(),
+            entry: spec.info.entry.clone(),
             config: spec.config.clone(),
             limits: spec.limits,
-            journal,
-            objects,
+            capabilities: Capabilities {
+                journal,
+                objects,
+                job: Some(spec.info.clone()),
+                kafka: Grant::Refused("this job's context has no Kafka".into()),
+                cassandra: Grant::Refused("this job's context has no Cassandra".into()),
+            },
         };
         let outcome = inner.runtime.run(run, kill.cancel.clone()).await;
         flushing.cancel();
@@ -755,7 +771,7 @@ impl Scheduler {
             },
         };
         self.record_end(id, &end).await;
-        if spec.adhoc
+        if spec.info.adhoc
             && let Err(error) = inner.store.delete_objects_of(&spec.objects_scope()).await
         {
             tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");

@@ -1,7 +1,7 @@
 //! Named objects kept in Postgres, scoped to one context.
 
 use crate::runtime::ObjectSpace;
-use crate::runtime::host::BoxFuture;
+use crate::runtime::host::{BoxFuture, ObjectError, ObjectResult};
 use crate::store::{Store, SwapOutcome, is_storable};
 
 pub struct ContextObjects {
@@ -13,50 +13,52 @@ pub struct ContextObjects {
 }
 
 /// The job sees that storage failed, not how: database errors are logged here.
-fn storage_error(error: crate::store::StoreError) -> String {
+fn storage_error(error: crate::store::StoreError) -> ObjectError {
     tracing::error!(%error, "named object storage failed");
-    "the server could not reach its storage for named objects".to_string()
+    ObjectError::Unavailable("the server could not reach its storage for named objects".to_string())
 }
 
 /// Names are keys in the store, which cannot hold every string.
-fn check_storable(name: &str) -> Result<(), String> {
+fn check_storable(name: &str) -> ObjectResult<()> {
     if is_storable(name) {
         Ok(())
     } else {
-        Err("a named object's name cannot contain the NUL character (U+0000)".to_string())
+        Err(ObjectError::Invalid(
+            "a named object's name cannot contain the NUL character (U+0000)".to_string(),
+        ))
     }
 }
 
 impl ContextObjects {
-    fn check_put(&self, name: &str, value: &[u8]) -> Result<(), String> {
+    fn check_put(&self, name: &str, value: &[u8]) -> ObjectResult<()> {
         check_storable(name)?;
         if value.len() as u64 > self.max_value_bytes {
-            return Err(format!(
+            return Err(ObjectError::Invalid(format!(
                 "named object '{name}' is {} bytes, over the limit of {} bytes",
                 value.len(),
                 self.max_value_bytes
-            ));
+            )));
         }
         Ok(())
     }
 
-    fn full(&self) -> String {
-        format!(
+    fn full(&self) -> ObjectError {
+        ObjectError::Invalid(format!(
             "the context already holds {} named objects, its limit; delete some first",
             self.max_objects
-        )
+        ))
     }
 }
 
 impl ObjectSpace for ContextObjects {
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ObjectResult<Option<Vec<u8>>>> {
         Box::pin(async move {
             check_storable(name)?;
             self.store.get_object(&self.context, name).await.map_err(storage_error)
         })
     }
 
-    fn put<'a>(&'a self, name: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), String>> {
+    fn put<'a>(&'a self, name: &'a str, value: Vec<u8>) -> BoxFuture<'a, ObjectResult<()>> {
         Box::pin(async move {
             self.check_put(name, &value)?;
             let stored = self
@@ -73,7 +75,7 @@ impl ObjectSpace for ContextObjects {
         name: &'a str,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    ) -> BoxFuture<'a, ObjectResult<bool>> {
         Box::pin(async move {
             self.check_put(name, &value)?;
             let outcome = self
@@ -89,7 +91,7 @@ impl ObjectSpace for ContextObjects {
         })
     }
 
-    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ObjectResult<bool>> {
         Box::pin(async move {
             check_storable(name)?;
             self.store
@@ -99,7 +101,7 @@ impl ObjectSpace for ContextObjects {
         })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {
+    fn list(&self) -> BoxFuture<'_, ObjectResult<Vec<String>>> {
         Box::pin(async move { self.store.list_objects(&self.context).await.map_err(storage_error) })
     }
 }

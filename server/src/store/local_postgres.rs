@@ -619,18 +619,28 @@ fn run_child(mut cmd: Command, dir: &Path, log: &Path, owner: Option<(Uid, Gid)>
         // std also drops supplementary groups (setgroups(0)) when a uid is set.
         cmd.uid(uid.as_raw()).gid(gid.as_raw());
     }
+    // SIGINT is postgres's fast shutdown: it still ends cleanly if we die.
+    spawn_with_parent_death_signal(cmd, Signal::SIGINT)
+}
+
+/// Spawns `cmd` so that the kernel sends the child `signal` when this process dies, however
+/// it dies (on Linux; elsewhere the child is merely spawned). Local postgres is started this
+/// way, and so are the brokers and databases the end-to-end tests run, which must not
+/// outlive the test process either. A uid or gid set on `cmd` is fine: std switches
+/// credentials before running the check installed here, and that order matters, because a
+/// credential change clears the parent-death signal.
+pub fn spawn_with_parent_death_signal(mut cmd: Command, signal: Signal) -> io::Result<Child> {
     let parent = nix::unistd::getpid();
     // SAFETY: the closure runs in the forked child before exec, where only
     // async-signal-safe calls are allowed: it makes two plain syscalls (prctl, getppid)
     // and builds its error from a raw errno, so it neither allocates nor takes locks.
-    // std runs it after setuid/setgid, which matters: a credential change clears the
-    // parent-death signal.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
-            // SIGINT is postgres's fast shutdown: it still ends cleanly if we die.
             #[cfg(target_os = "linux")]
-            nix::sys::prctl::set_pdeathsig(Signal::SIGINT)?;
+            nix::sys::prctl::set_pdeathsig(signal)?;
+            #[cfg(not(target_os = "linux"))]
+            let _ = signal;
             // We may have died before the signal was armed.
             if nix::unistd::getppid() != parent {
                 return Err(Errno::ESRCH.into());
@@ -651,7 +661,7 @@ fn spawn_from_long_lived_thread(cmd: Command) -> io::Result<Child> {
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Request>();
         thread::Builder::new()
-            .name("local-postgres-spawner".into())
+            .name("child-spawner".into())
             .spawn(move || {
                 for (mut cmd, reply) in rx {
                     let _ = reply.send(cmd.spawn());
@@ -661,15 +671,15 @@ fn spawn_from_long_lived_thread(cmd: Command) -> io::Result<Child> {
         Some(tx)
     });
     let Some(spawner) = spawner else {
-        return Err(io::Error::other("could not start the postgres spawner thread"));
+        return Err(io::Error::other("could not start the child spawner thread"));
     };
     let (reply_tx, reply_rx) = mpsc::channel();
     spawner
         .send((cmd, reply_tx))
-        .map_err(|_| io::Error::other("the postgres spawner thread is gone"))?;
+        .map_err(|_| io::Error::other("the child spawner thread is gone"))?;
     reply_rx
         .recv()
-        .map_err(|_| io::Error::other("the postgres spawner thread is gone"))?
+        .map_err(|_| io::Error::other("the child spawner thread is gone"))?
 }
 
 fn pid_of(child: &Child) -> Pid {

@@ -160,6 +160,10 @@ async fn failing_jobs_end_error_with_the_reason_and_the_server_carries_on() {
     let api = server.api();
     let cases = [
         ("fail", "message = \"no input today\"", "JobError", "no input today"),
+        ("fail", "message = \"no rows\", class = BadInput", "BadInput", "no rows"),
+        // A class is a name: control characters go, and an empty one is JobError.
+        ("fail", "message = x, class = \"Bad\\nInput\"", "BadInput", "x"),
+        ("fail", "message = y, class = \"  \"", "JobError", "y"),
         ("panic", "message = kaboom", "Panic", "kaboom"),
         (
             "big-result",

@@ -6,9 +6,11 @@
 mod artifacts;
 mod cli;
 mod contexts;
+mod contract;
 mod jobs;
 mod limits;
 mod restart;
+mod systems;
 
 use jobserver_tests::{Api, Reply, TestServer, components, field_of_each, fresh_database};
 use serde_json::Value;

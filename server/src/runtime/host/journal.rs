@@ -3,7 +3,7 @@
 //! the scheduler drains the journal into Postgres a few times a second, so a
 //! chatty job costs no database round trip per line.
 
-use super::super::bindings::{Level, jobserver};
+use super::super::bindings::{current, v0_1};
 use super::JournalHost;
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
@@ -196,29 +196,36 @@ impl JournalState {
     }
 }
 
-pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Trace => "TRACE",
-        Level::Debug => "DEBUG",
-        Level::Info => "INFO",
-        Level::Warn => "WARN",
-        Level::Error => "ERROR",
-    }
+/// `log`, `progress` and `types` are the same in every contract version; only
+/// the generated types differ.
+macro_rules! journal_host {
+    ($version:ident) => {
+        impl $version::jobserver::job::log::Host for JournalHost {
+            fn log(&mut self, level: $version::jobserver::job::log::Level, message: String) {
+                use $version::jobserver::job::log::Level;
+                let level = match level {
+                    Level::Trace => "TRACE",
+                    Level::Debug => "DEBUG",
+                    Level::Info => "INFO",
+                    Level::Warn => "WARN",
+                    Level::Error => "ERROR",
+                };
+                self.0.log(level, message);
+            }
+        }
+
+        impl $version::jobserver::job::progress::Host for JournalHost {
+            fn report(&mut self, fraction: f32, message: Option<String>) {
+                self.0.progress(fraction, message);
+            }
+        }
+
+        impl $version::jobserver::job::types::Host for JournalHost {}
+    };
 }
 
-impl jobserver::job::log::Host for JournalHost {
-    fn log(&mut self, level: Level, message: String) {
-        self.0.log(level_name(level), message);
-    }
-}
-
-impl jobserver::job::progress::Host for JournalHost {
-    fn report(&mut self, fraction: f32, message: Option<String>) {
-        self.0.progress(fraction, message);
-    }
-}
-
-impl jobserver::job::types::Host for JournalHost {}
+journal_host!(v0_1);
+journal_host!(current);
 
 /// The job's stdout or stderr: writes land in the journal and never fail, so
 /// a job that prints a lot loses lines past its log limit, not its run.

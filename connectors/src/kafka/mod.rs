@@ -1,0 +1,282 @@
+//! Kafka through librdkafka: a topic's partitions and offsets, reads bounded
+//! by offsets or times that are exact on Apache Kafka and on brokers whose
+//! offset lookups are not, consumer groups that continue where they stopped,
+//! and produce calls that return once the brokers acknowledged.
+//!
+//! One `Kafka` serves one context: its producer and its idle consumers are
+//! kept and shared by the context's jobs, so connections are opened once, not
+//! once per job. librdkafka's calls block, so each runs on tokio's blocking
+//! pool; a caller that stops waiting (a killed job) is never held up.
+
+mod context;
+mod partition;
+mod produce;
+mod read;
+mod watermarks;
+
+pub use partition::TimeRange;
+pub use produce::{Delivery, OutgoingRecord};
+pub use read::{BatchLimits, End, ReadSpec, Reader, RecordView, Start};
+
+use crate::{Error, ErrorKind, Result};
+use context::ConnectorContext;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureProducer;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+/// Where the brokers are and how to talk to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    /// librdkafka options passed through as they are, such as
+    /// `security.protocol` or `sasl.password`.
+    pub options: BTreeMap<String, String>,
+    /// How long one request may wait for the brokers: a metadata lookup, a
+    /// commit, an acknowledgement, or records that should be there.
+    pub timeout: Duration,
+}
+
+/// The offsets of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub partition: i32,
+    /// The first offset still held.
+    pub low: i64,
+    /// The offset the next record will get.
+    pub high: i64,
+}
+
+/// Idle consumers kept for the next read, per consumer group.
+const MAX_IDLE_CONSUMERS: usize = 8;
+
+/// The Kafka of one context, shared by its jobs.
+#[derive(Clone)]
+pub struct Kafka {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: KafkaSettings,
+    context: ConnectorContext,
+    producer: OnceLock<FutureProducer<ConnectorContext>>,
+    idle: Mutex<Vec<IdleConsumer>>,
+}
+
+struct IdleConsumer {
+    group: Option<String>,
+    consumer: BaseConsumer<ConnectorContext>,
+}
+
+type KafkaConsumer = BaseConsumer<ConnectorContext>;
+
+impl Kafka {
+    /// Nothing connects yet: the first call does. Options librdkafka does
+    /// not know are an error now, though, not at the first job.
+    pub fn new(settings: KafkaSettings) -> Result<Kafka> {
+        let kafka = Kafka {
+            shared: Arc::new(Shared {
+                context: ConnectorContext::new(&settings.brokers),
+                settings,
+                producer: OnceLock::new(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        };
+        kafka.consumer_config(None).create::<BaseConsumer>().map_err(|error| {
+            Error::invalid(format!("the Kafka settings are not valid: {error}"))
+        })?;
+        Ok(kafka)
+    }
+
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.shared.settings
+    }
+
+    /// The topic's partitions with their offsets now.
+    pub async fn partitions(&self, topic: &str) -> Result<Vec<PartitionOffsets>> {
+        let consumer = self.take_consumer(None)?;
+        let (kafka, topic) = (self.clone(), topic.to_string());
+        blocking(move || {
+            let offsets = topic_partitions(&kafka, &consumer, &topic)
+                .and_then(|partitions| read::snapshot(&kafka, &consumer, &topic, &partitions));
+            kafka.return_consumer(None, consumer);
+            offsets
+        })
+        .await?
+    }
+
+    /// For each partition, the earliest offset whose record's timestamp is at
+    /// or after `timestamp`, or the partition's high offset when all are
+    /// older; exact even where the broker's own lookup is not, because the
+    /// records are read to confirm it.
+    pub async fn offsets_for_time(&self, topic: &str, timestamp: i64) -> Result<Vec<(i32, i64)>> {
+        let mut reader = self
+            .read(ReadSpec {
+                topic: topic.to_string(),
+                partitions: Vec::new(),
+                start: Start::Timestamp(timestamp),
+                end: End::Latest,
+                group: None,
+            })
+            .await?;
+        let limits = BatchLimits {
+            max_records: 64,
+            max_bytes: 1 << 20,
+        };
+        let mut found: BTreeMap<i32, i64> = BTreeMap::new();
+        while let Some(batch) = reader.next_batch(limits, |record| (record.partition(), record.offset())).await? {
+            for (partition, offset) in batch {
+                if found.insert(partition, offset).is_none() {
+                    reader.finish_partition(partition);
+                }
+            }
+        }
+        Ok(reader
+            .offsets()
+            .into_iter()
+            .map(|offsets| {
+                let offset = found.get(&offsets.partition).copied().unwrap_or(offsets.high);
+                (offsets.partition, offset)
+            })
+            .collect())
+    }
+
+    /// Opens a read; see [`ReadSpec`].
+    pub async fn read(&self, spec: ReadSpec) -> Result<Reader> {
+        let consumer = self.take_consumer(spec.group.as_deref())?;
+        let kafka = self.clone();
+        blocking(move || Reader::open(kafka, consumer, spec)).await?
+    }
+
+    fn consumer_config(&self, group: Option<&str>) -> ClientConfig {
+        let settings = &self.shared.settings;
+        let mut config = self.client_config();
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Reaching a partition's end must be seen, and an offset that is
+            // not there must be an error, not a silent jump elsewhere.
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "error")
+            // A fetch at a partition's end waits this long before answering;
+            // reads stop at ends, so waiting longer only delays them.
+            .set("fetch.wait.max.ms", "25")
+            // What librdkafka prefetches per consumer, in KiB: bounded, since
+            // every open read holds one.
+            .set("queued.max.messages.kbytes", "32768")
+            .set("session.timeout.ms", millis(settings.timeout.max(Duration::from_secs(6))));
+        if let Some(group) = group {
+            config.set("group.id", group);
+        }
+        config
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let settings = &self.shared.settings;
+        let mut config = ClientConfig::new();
+        for (key, value) in &settings.options {
+            config.set(key, value);
+        }
+        config
+            .set("bootstrap.servers", &settings.brokers)
+            .set("client.id", "jobserver")
+            .set("socket.connection.setup.timeout.ms", millis(settings.timeout))
+            .set("log.connection.close", "false");
+        config
+    }
+
+    fn take_consumer(&self, group: Option<&str>) -> Result<KafkaConsumer> {
+        let idle = {
+            let mut idle = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            idle.iter()
+                .position(|consumer| consumer.group.as_deref() == group)
+                .map(|index| idle.swap_remove(index).consumer)
+        };
+        match idle {
+            Some(consumer) => Ok(consumer),
+            None => self
+                .consumer_config(group)
+                .create_with_context(self.shared.context.clone())
+                .map_err(|error| self.shared.context.error("creating a Kafka consumer", &error)),
+        }
+    }
+
+    /// Keeps a consumer whose read is over for the next one.
+    fn return_consumer(&self, group: Option<String>, consumer: KafkaConsumer) {
+        if consumer.unassign().is_err() {
+            return;
+        }
+        let mut idle = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_CONSUMERS {
+            idle.push(IdleConsumer { group, consumer });
+        }
+    }
+
+    fn producer(&self) -> Result<&FutureProducer<ConnectorContext>> {
+        if let Some(producer) = self.shared.producer.get() {
+            return Ok(producer);
+        }
+        let mut config = self.client_config();
+        config
+            .set("message.timeout.ms", millis(self.shared.settings.timeout))
+            .set("linger.ms", "5");
+        let producer = config
+            .create_with_context(self.shared.context.clone())
+            .map_err(|error| self.shared.context.error("creating a Kafka producer", &error))?;
+        // Two jobs may race to create it; one wins and the other's is dropped.
+        Ok(self.shared.producer.get_or_init(|| producer))
+    }
+
+    fn context(&self) -> &ConnectorContext {
+        &self.shared.context
+    }
+
+    fn timeout(&self) -> Duration {
+        self.shared.settings.timeout
+    }
+}
+
+fn millis(duration: Duration) -> String {
+    duration.as_millis().max(1).to_string()
+}
+
+/// Runs a blocking librdkafka call on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|error| Error::new(ErrorKind::Other, format!("a Kafka call failed: {error}")))
+}
+
+/// The partitions of `topic`, checked to exist.
+fn topic_partitions(kafka: &Kafka, consumer: &KafkaConsumer, topic: &str) -> Result<Vec<i32>> {
+    let doing = format!("looking up Kafka topic '{topic}'");
+    if topic.is_empty() {
+        return Err(Error::invalid("a Kafka topic name must not be empty"));
+    }
+    let metadata = consumer
+        .fetch_metadata(Some(topic), kafka.timeout())
+        .map_err(|error| kafka.context().error(&doing, &error))?;
+    kafka.context().reached();
+    let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {
+        return Err(Error::not_found(format!("{doing}: the brokers do not know it")));
+    };
+    if let Some(error) = found.error() {
+        let error = rdkafka::error::KafkaError::MetadataFetch(error.into());
+        return Err(match kafka.context().error(&doing, &error) {
+            Error {
+                kind: ErrorKind::NotFound,
+                ..
+            } => Error::not_found(format!("there is no Kafka topic '{topic}'")),
+            other => other,
+        });
+    }
+    let mut partitions: Vec<i32> = found.partitions().iter().map(|partition| partition.id()).collect();
+    partitions.sort_unstable();
+    if partitions.is_empty() {
+        return Err(Error::not_found(format!("there is no Kafka topic '{topic}'")));
+    }
+    Ok(partitions)
+}
