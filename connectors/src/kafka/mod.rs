@@ -50,6 +50,9 @@ pub struct PartitionOffsets {
     pub high: i64,
 }
 
+/// The group of reads that have none of their own; they never commit.
+const UNCOMMITTED_GROUP: &str = "jobserver-reads-without-a-group";
+
 /// Idle consumers kept for the next read, per consumer group.
 const MAX_IDLE_CONSUMERS: usize = 8;
 
@@ -129,7 +132,8 @@ impl Kafka {
         let mut found: BTreeMap<i32, i64> = BTreeMap::new();
         while let Some(batch) = reader.next_batch(limits, |record| (record.partition(), record.offset())).await? {
             for (partition, offset) in batch {
-                if found.insert(partition, offset).is_none() {
+                if let std::collections::btree_map::Entry::Vacant(first) = found.entry(partition) {
+                    first.insert(offset);
                     reader.finish_partition(partition);
                 }
             }
@@ -168,9 +172,9 @@ impl Kafka {
             // every open read holds one.
             .set("queued.max.messages.kbytes", "32768")
             .set("session.timeout.ms", millis(settings.timeout.max(Duration::from_secs(6))));
-        if let Some(group) = group {
-            config.set("group.id", group);
-        }
+        // librdkafka assigns partitions only to a consumer with a group. A
+        // read without one never commits, so the name is never seen.
+        config.set("group.id", group.unwrap_or(UNCOMMITTED_GROUP));
         config
     }
 
@@ -206,7 +210,11 @@ impl Kafka {
 
     /// Keeps a consumer whose read is over for the next one.
     fn return_consumer(&self, group: Option<String>, consumer: KafkaConsumer) {
-        if consumer.unassign().is_err() {
+        // A read pauses the partitions it is done with, and librdkafka keeps
+        // a partition paused across assignments: the next read would wait
+        // on it for ever.
+        let resumed = consumer.assignment().and_then(|assigned| consumer.resume(&assigned));
+        if resumed.is_err() || consumer.unassign().is_err() {
             return;
         }
         let mut idle = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);

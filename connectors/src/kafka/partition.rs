@@ -14,6 +14,14 @@
 //!   as it was when the read began;
 //! - every record is checked against the range by its own timestamp.
 //! A broker that answers too early costs reading more, never a wrong record.
+//!
+//! Fetches are where brokers differ too. Apache Kafka answers a fetch from
+//! any offset with the batch that holds it; Tansu, asked for an offset inside
+//! a batch, skips the rest of that batch. So the first record after the
+//! consumer starts at an offset must be that very offset; if another comes
+//! (or none, see `on_silence`), the partition is read again from its first
+//! offset, which always starts a batch, and what lies before the start is
+//! skipped.
 
 /// What to do with a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +72,9 @@ pub struct PartitionRead {
     /// The broker's answer for `range.to`, trusted once the record there
     /// proves to be outside the range.
     end_hint: Option<i64>,
+    /// Where the consumer was sent, until the first record from there
+    /// arrives: it must be this offset.
+    expect_first: Option<i64>,
 }
 
 impl PartitionRead {
@@ -71,7 +82,7 @@ impl PartitionRead {
     /// With a start time, `start` is the broker's answer for it.
     pub fn new(partition: i32, low: i64, start: i64, end: i64, range: TimeRange, end_hint: Option<i64>) -> Self {
         let confirm_start_at = (range.from.is_some() && start > low).then_some(start);
-        PartitionRead {
+        let mut read = PartitionRead {
             partition,
             position: start.min(end),
             end,
@@ -79,7 +90,11 @@ impl PartitionRead {
             range,
             confirm_start_at,
             end_hint: end_hint.filter(|_| range.to.is_some()),
-        }
+            expect_first: None,
+        };
+        let from = read.fetch_from();
+        read.expect_first = (from > low).then_some(from);
+        read
     }
 
     /// Where the consumer should begin: one record early when the start must
@@ -104,9 +119,32 @@ impl PartitionRead {
         self.end = self.position;
     }
 
+    /// Whether the first record from where the consumer was sent is still
+    /// awaited (see `on_silence`).
+    pub fn awaits_first_record(&self) -> bool {
+        self.expect_first.is_some() && !self.is_done()
+    }
+
+    /// Nothing came for a while since the consumer was sent to an offset
+    /// inside the partition: the broker may be skipping a batch. Read again
+    /// from the first offset, which starts one.
+    pub fn on_silence(&mut self) -> Step {
+        match self.expect_first.take() {
+            Some(_) if !self.is_done() => Step::Seek(self.low),
+            _ => Step::Skip,
+        }
+    }
+
     pub fn on_record(&mut self, offset: i64, timestamp: Option<i64>) -> Step {
         if self.is_done() {
             return Step::Skip;
+        }
+        if let Some(expected) = self.expect_first.take()
+            && offset != expected
+        {
+            // A gap in the offsets, or a broker that skipped part of a batch:
+            // reading again from the first offset is right for both.
+            return Step::Seek(self.low);
         }
         if let Some(start) = self.confirm_start_at {
             if offset < start {
@@ -152,6 +190,8 @@ impl PartitionRead {
     /// The consumer reached the partition's end: every record before `end`
     /// has been seen.
     pub fn on_end_of_partition(&mut self) {
+        // Reaching the end from where the consumer was sent skips nothing.
+        self.expect_first = None;
         if self.confirm_start_at.is_some() {
             // No record came between the one before the broker's answer and
             // the end: the answer stands.
@@ -185,6 +225,45 @@ mod tests {
                 }
                 if read.is_done() {
                     return delivered;
+                }
+            }
+            read.on_end_of_partition();
+            return delivered;
+        }
+    }
+
+    /// Like `run`, but the broker answers a fetch from inside a batch with
+    /// the records of the next batches only, as Tansu does; `batches` are the
+    /// offsets that start a batch.
+    fn run_skipping_broker(read: &mut PartitionRead, records: &[(i64, i64)], batches: &[i64]) -> Vec<i64> {
+        let mut delivered = Vec::new();
+        let mut next = read.fetch_from();
+        'fetch: loop {
+            let from = if batches.contains(&next) {
+                next
+            } else {
+                batches.iter().copied().find(|&b| b > next).unwrap_or(i64::MAX)
+            };
+            let mut any = false;
+            for &(offset, ts) in records.iter().filter(|(offset, _)| *offset >= from) {
+                any = true;
+                match read.on_record(offset, Some(ts)) {
+                    Step::Deliver => delivered.push(offset),
+                    Step::Skip => {}
+                    Step::Seek(to) => {
+                        next = to;
+                        continue 'fetch;
+                    }
+                }
+                if read.is_done() {
+                    return delivered;
+                }
+            }
+            if !any && read.awaits_first_record() {
+                // Nothing comes: a fetch past the last batch is answered empty.
+                if let Step::Seek(to) = read.on_silence() {
+                    next = to;
+                    continue 'fetch;
                 }
             }
             read.on_end_of_partition();
@@ -290,6 +369,27 @@ mod tests {
         let mut read = PartitionRead::new(0, 0, 9, 10, range, None);
         assert_eq!(run(&mut read, &ten()), Vec::<i64>::new());
         assert!(read.is_done());
+    }
+
+    #[test]
+    fn a_broker_that_skips_the_rest_of_a_batch_loses_nothing() {
+        // Two batches: offsets 0..6 and 6..10.
+        let batches = [0, 6];
+        let mut read = PartitionRead::new(0, 0, 3, 10, TimeRange::default(), None);
+        assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [3, 4, 5, 6, 7, 8, 9]);
+        // Inside the last batch, where the broker answers with nothing at all.
+        let mut read = PartitionRead::new(0, 0, 8, 10, TimeRange::default(), None);
+        assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [8, 9]);
+        // A start time whose answer lies inside a batch.
+        let range = TimeRange {
+            from: Some(1030),
+            to: None,
+        };
+        let mut read = PartitionRead::new(0, 0, 3, 10, range, None);
+        assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [3, 4, 5, 6, 7, 8, 9]);
+        // At a batch start nothing is read twice.
+        let mut read = PartitionRead::new(0, 0, 6, 10, TimeRange::default(), None);
+        assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [6, 7, 8, 9]);
     }
 
     #[test]

@@ -109,6 +109,11 @@ impl RecordView<'_> {
 const POLL_BUDGET: Duration = Duration::from_millis(200);
 /// Once a batch has records, how long to wait for more before returning it.
 const TOP_UP_WAIT: Duration = Duration::from_millis(5);
+/// How long a partition the consumer was sent into may stay silent before
+/// it is read from its first offset instead: a fetch from inside a batch
+/// that a broker answers with nothing (see `partition`). Apache Kafka
+/// answers within its fetch wait, far sooner.
+const SILENCE: Duration = Duration::from_secs(1);
 
 pub struct Reader {
     kafka: Kafka,
@@ -127,6 +132,8 @@ struct ReadState {
     last_progress: Instant,
     /// A transient error seen since the last progress, to explain a stall.
     last_error: Option<Error>,
+    /// When the consumer was last sent to an offset, per partition.
+    sent_at: BTreeMap<i32, Instant>,
 }
 
 enum Polled<R> {
@@ -198,7 +205,9 @@ impl Reader {
             index,
             last_progress: Instant::now(),
             last_error: None,
+            sent_at: BTreeMap::new(),
         };
+        let mut state = state;
         state.assign(&kafka)?;
         Ok(Reader {
             kafka,
@@ -305,15 +314,38 @@ impl ReadState {
         self.reads.iter().all(PartitionRead::is_done)
     }
 
-    fn assign(&self, kafka: &Kafka) -> Result<()> {
+    fn assign(&mut self, kafka: &Kafka) -> Result<()> {
         let mut list = TopicPartitionList::new();
+        let now = Instant::now();
         for read in self.reads.iter().filter(|read| !read.is_done()) {
             list.add_partition_offset(&self.topic, read.partition, Offset::Offset(read.fetch_from()))
                 .map_err(|error| kafka.context().error("assigning Kafka partitions", &error))?;
+            self.sent_at.insert(read.partition, now);
         }
         self.consumer
             .assign(&list)
             .map_err(|error| kafka.context().error("assigning Kafka partitions", &error))
+    }
+
+    fn seek(&mut self, kafka: &Kafka, partition: i32, offset: i64) -> Result<()> {
+        self.sent_at.insert(partition, Instant::now());
+        self.consumer
+            .seek(&self.topic, partition, Offset::Offset(offset), kafka.timeout())
+            .map_err(|error| kafka.context().error("going back in a Kafka partition", &error))
+    }
+
+    /// Partitions silent since the consumer was sent into them are read
+    /// from their first offset.
+    fn wake_silent(&mut self, kafka: &Kafka) -> Result<()> {
+        for i in 0..self.reads.len() {
+            let partition = self.reads[i].partition;
+            let silent = self.reads[i].awaits_first_record()
+                && self.sent_at.get(&partition).is_some_and(|at| at.elapsed() >= SILENCE);
+            if silent && let Step::Seek(offset) = self.reads[i].on_silence() {
+                self.seek(kafka, partition, offset)?;
+            }
+        }
+        Ok(())
     }
 
     fn pause(&self, partition: i32) {
@@ -337,7 +369,12 @@ impl ReadState {
             if now >= deadline {
                 break;
             }
-            let wait = if records.is_empty() { deadline - now } else { TOP_UP_WAIT };
+            let wait = if records.is_empty() {
+                (deadline - now).min(SILENCE / 4)
+            } else {
+                TOP_UP_WAIT
+            };
+            self.wake_silent(kafka)?;
             let Some(event) = self.consumer.poll(wait) else {
                 if records.is_empty() {
                     continue;
@@ -360,11 +397,7 @@ impl ReadState {
                             records.push(convert(&view));
                         }
                         Step::Skip => {}
-                        Step::Seek(offset) => {
-                            self.consumer
-                                .seek(&self.topic, partition, Offset::Offset(offset), kafka.timeout())
-                                .map_err(|error| kafka.context().error("going back in a Kafka partition", &error))?;
-                        }
+                        Step::Seek(offset) => self.seek(kafka, partition, offset)?,
                     }
                     if self.reads[i].is_done() {
                         self.pause(partition);
@@ -521,8 +554,17 @@ pub(super) fn snapshot(
     let mut fell_back = false;
     let mut last_error = None;
     assign(false, &pending)?;
-    let deadline = Instant::now() + kafka.timeout();
+    let assigned_at = Instant::now();
+    let deadline = assigned_at + kafka.timeout();
     while !pending.is_empty() {
+        if !fell_back && assigned_at.elapsed() >= SILENCE {
+            // A fetch from inside a batch that the broker answers with
+            // nothing: ask from the first offsets, which start batches.
+            fell_back = true;
+            seen.clear();
+            assign(true, &pending)?;
+            continue;
+        }
         if Instant::now() >= deadline {
             let error = last_error.unwrap_or_else(|| kafka.context().error(&doing, &KafkaError::MessageConsumption(
                 rdkafka::error::RDKafkaErrorCode::OperationTimedOut,

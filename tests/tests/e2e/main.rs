@@ -8,6 +8,7 @@ mod cli;
 mod contexts;
 mod contract;
 mod jobs;
+mod kafka_connector;
 mod limits;
 mod restart;
 mod systems;
