@@ -75,6 +75,9 @@ pub fn parse_consistency(text: &str) -> Result<Consistency, String> {
     Ok(consistency)
 }
 
+/// Rows per page when the caller does not say.
+pub const DEFAULT_PAGE_ROWS: u32 = 1_000;
+
 /// Prepared statements kept per keyspace session.
 const PREPARED_CACHE_SIZE: usize = 512;
 /// Keyspaces one context may hold sessions in at once.
@@ -248,9 +251,11 @@ impl Session {
         Ok(())
     }
 
-    /// Prepares a query whose rows `Pager::next_page` reads.
+    /// Prepares a query whose rows `Pager::next_page` reads, `page_size` rows
+    /// at a time (0: [`DEFAULT_PAGE_ROWS`]).
     pub async fn query(&self, cql: &str, values: Vec<Flat>, page_size: u32) -> Result<Pager> {
-        let (prepared, bound) = self.prepare(cql, values, Some(page_size.max(1))).await?;
+        let page_size = if page_size == 0 { DEFAULT_PAGE_ROWS } else { page_size };
+        let (prepared, bound) = self.prepare(cql, values, Some(page_size)).await?;
         Ok(Pager {
             session: self.clone(),
             cql: shorten(cql),

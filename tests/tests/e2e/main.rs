@@ -4,6 +4,7 @@
 //! every test.
 
 mod artifacts;
+mod cassandra_connector;
 mod cli;
 mod contexts;
 mod contract;

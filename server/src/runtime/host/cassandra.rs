@@ -8,8 +8,7 @@ use super::{Grant, MAX_OPEN_HANDLES};
 use jobserver_connectors::cassandra::{BatchKind, Cassandra, Flat, Page, Pager, Session};
 use wasmtime::component::{Resource, ResourceTable};
 
-/// Rows per page when the job leaves it to the host, and the most it may ask.
-const DEFAULT_PAGE_ROWS: u32 = 1_000;
+/// The most rows a job may ask for in one page.
 const MAX_PAGE_ROWS: u32 = 10_000;
 
 pub struct SessionHandle(Session);
@@ -187,10 +186,7 @@ impl wit::HostSession for CassandraHost {
         bound: Vec<wit::Value>,
         page_size: u32,
     ) -> WitResult<Resource<PagerHandle>> {
-        let page_size = match page_size {
-            0 => DEFAULT_PAGE_ROWS,
-            asked => asked.min(MAX_PAGE_ROWS),
-        };
+        let page_size = page_size.min(MAX_PAGE_ROWS);
         let session = self.table.get(&session)?.0.clone();
         if let Err(error) = self.reserve_handle() {
             return Ok(Err(error));
