@@ -65,7 +65,8 @@ pub async fn create_context(
         .map(|(key, value)| (key, Value::String(value)))
         .chain(from_body);
     let settings = ContextSettings::from_pairs(pairs, &state.settings).map_err(ApiError::BadRequest)?;
-    state.scheduler.create_context(&name, settings).await?;
+    state.scheduler.create_context(&name, settings.clone()).await?;
+    // Debug output of settings masks their credentials.
     tracing::info!(context = %name, ?settings, "context created");
     // 200, not 201: Spark Job Server's clients check for it.
     Ok((

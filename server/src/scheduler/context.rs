@@ -1,5 +1,6 @@
 //! Context names and settings: what a client may ask for, and the checks.
 
+use super::clusters::{ClusterOverrides, is_cluster_key};
 use crate::config::Settings;
 use crate::units::{ByteSize, HumanDuration};
 use serde_json::Value;
@@ -12,7 +13,7 @@ const MAX_QUEUED_JOBS: u32 = 100_000;
 const MIN_MEMORY: ByteSize = ByteSize::mib(1);
 
 /// The settings a context is created with, and keeps across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextSettings {
     /// How many of its jobs run at once.
     pub num_cpu_cores: u32,
@@ -22,6 +23,8 @@ pub struct ContextSettings {
     pub job_timeout: Duration,
     /// How many of its jobs may wait for a slot.
     pub max_queued_jobs: u32,
+    /// Its own Kafka and Cassandra settings, over the server's.
+    pub clusters: ClusterOverrides,
 }
 
 /// The keys a client may set, as query parameters or in a HOCON/JSON body.
@@ -61,6 +64,7 @@ impl ContextSettings {
             memory_per_node: settings.limits.job_memory,
             job_timeout: settings.limits.job_timeout,
             max_queued_jobs: settings.scheduling.context_max_queued_jobs,
+            clusters: ClusterOverrides::default(),
         }
     }
 
@@ -80,6 +84,19 @@ impl ContextSettings {
             // in place, as if they had been given at the top.
             if let Some(setting) = key.strip_prefix(CONTEXT_SETTINGS_PREFIX) {
                 pending.push_front((setting.to_string(), value));
+                continue;
+            }
+            // `kafka { brokers = ... }` in a HOCON body; `kafka.options`
+            // keeps its object, whose keys have dots of their own.
+            if key == "kafka" || key == "cassandra" {
+                let Value::Object(fields) = value else {
+                    return Err(format!(
+                        "context setting '{key}' must be an object, such as {key} {{ enabled = false }}"
+                    ));
+                };
+                for (field, value) in fields.into_iter().rev() {
+                    pending.push_front((format!("{key}.{field}"), value));
+                }
                 continue;
             }
             if key == "spark" || key == "spark.context-settings" {
@@ -104,6 +121,10 @@ impl ContextSettings {
             // one value would silently win over the other.
             if !seen.insert(key.clone()) {
                 return Err(format!("context setting '{key}' is given more than once"));
+            }
+            if is_cluster_key(&key) {
+                context.clusters.apply(&key, &value)?;
+                continue;
             }
             let text = match &value {
                 Value::String(text) => text.clone(),
@@ -140,7 +161,7 @@ impl ContextSettings {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown context setting '{key}'; the settings are {}",
+                        "unknown context setting '{key}'; the settings are {}, and kafka.* and cassandra.* (see the README)",
                         SETTING_KEYS.join(", ")
                     ));
                 }

@@ -2,21 +2,23 @@
 //! running on the runtime, recording every step in the store, kills, sync
 //! waits, deletion of contexts, and what happens at start-up and shutdown.
 
+mod clusters;
 mod context;
+mod contexts;
 mod objects;
 mod pool;
+mod run;
 
 pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_name};
+pub use clusters::{CLUSTER_KEYS, Connections};
+pub use contexts::ContextReport;
 pub use pool::PoolSnapshot;
 
 use crate::config::Settings;
-use crate::runtime::{
-    Capabilities, CompiledJob, Grant, JobFailure, JobInfo, JobRun, Journal, Problem, RunLimits, RunOutcome, Runtime,
-    RuntimeError,
-};
-use crate::store::{AppVersionRow, ContextRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
+use crate::runtime::{CompiledJob, JobFailure, JobInfo, Problem, RunLimits, Runtime, RuntimeError};
+use crate::store::{AppVersionRow, JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
 use chrono::{DateTime, Utc};
-use objects::ContextObjects;
+use contexts::LiveContext;
 use pool::{Admission, Pool, Queued, Refusal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,12 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-/// How often a running job's logs and progress are written to the store.
-const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a kill or a context deletion waits for running jobs to stop.
 const KILL_WAIT: Duration = Duration::from_secs(10);
-/// How often the end of a job is written before it is recorded plainly.
-const RECORD_END_ATTEMPTS: u32 = 5;
 
 /// Job statuses, as Spark Job Server names them.
 pub mod status {
@@ -98,6 +96,8 @@ pub type SchedulerResult<T> = Result<T, SchedulerError>;
 struct JobSpec {
     /// Which job it is: its id, app, entry and context.
     info: JobInfo,
+    /// The Kafka and Cassandra its context grants.
+    connections: Connections,
     config: String,
     limits: RunLimits,
     compiled: Arc<CompiledJob>,
@@ -119,13 +119,6 @@ impl Queued for JobSpec {
     fn id(&self) -> Uuid {
         self.info.id
     }
-}
-
-/// A persistent context as the scheduler holds it.
-struct LiveContext {
-    settings: ContextSettings,
-    created_at: DateTime<Utc>,
-    pool: Arc<Pool<JobSpec>>,
 }
 
 /// A job that is queued or running.
@@ -178,15 +171,6 @@ pub struct Submitted {
     pub class_path: String,
 }
 
-/// A persistent context as reported to clients.
-#[derive(Debug, Clone)]
-pub struct ContextReport {
-    pub name: String,
-    pub settings: ContextSettings,
-    pub created_at: DateTime<Utc>,
-    pub jobs: PoolSnapshot,
-}
-
 #[derive(Clone)]
 pub struct Scheduler {
     inner: Arc<Inner>,
@@ -198,6 +182,8 @@ struct Inner {
     settings: Arc<Settings>,
     contexts: Mutex<HashMap<String, LiveContext>>,
     adhoc: Arc<Pool<JobSpec>>,
+    /// The server's Kafka and Cassandra, which ad-hoc jobs use.
+    adhoc_connections: Connections,
     jobs: Mutex<HashMap<Uuid, LiveJob>>,
     tasks: TaskTracker,
     shutting_down: CancellationToken,
@@ -211,6 +197,10 @@ impl Scheduler {
             settings.scheduling.adhoc_max_running,
             settings.scheduling.adhoc_max_queued,
         ));
+        // The server's own cluster settings must be usable: a mistake there
+        // stops the start, with the reason.
+        let adhoc_connections = Connections::open(&Default::default(), &settings.clusters, "ad-hoc jobs")
+            .map_err(SchedulerError::InvalidContext)?;
         let scheduler = Scheduler {
             inner: Arc::new(Inner {
                 store,
@@ -218,24 +208,14 @@ impl Scheduler {
                 settings,
                 contexts: Mutex::new(HashMap::new()),
                 adhoc,
+                adhoc_connections,
                 jobs: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 shutting_down: CancellationToken::new(),
             }),
         };
         for row in scheduler.inner.store.list_contexts().await? {
-            let settings = settings_of(&row);
-            scheduler.contexts().insert(
-                row.name.clone(),
-                LiveContext {
-                    pool: Arc::new(Pool::new(
-                        settings.num_cpu_cores as usize,
-                        settings.max_queued_jobs as usize,
-                    )),
-                    settings,
-                    created_at: row.created_at,
-                },
-            );
+            scheduler.load_context(row);
         }
         let report = scheduler.inner.store.reconcile_after_stop(Utc::now()).await?;
         if !report.interrupted.is_empty() {
@@ -268,18 +248,19 @@ impl Scheduler {
             })?;
         let class_path = choose_entry(&version, submission.class_path.as_deref())?;
         let id = Uuid::new_v4();
-        let (context, adhoc, pool, limits) = match &submission.context {
+        let (context, adhoc, pool, limits, connections) = match &submission.context {
             Some(name) => {
                 let contexts = self.contexts();
                 let live = contexts
                     .get(name)
                     .ok_or_else(|| SchedulerError::ContextNotFound(name.clone()))?;
                 let limits = self.limits(live.settings.memory_per_node.0, live.settings.job_timeout);
-                (name.clone(), false, live.pool.clone(), limits)
+                (name.clone(), false, live.pool.clone(), limits, live.connections.clone())
             }
             None => {
                 let limits = self.limits(inner.settings.limits.job_memory.0, inner.settings.limits.job_timeout);
-                (adhoc_context_name(id, &class_path), true, inner.adhoc.clone(), limits)
+                let name = adhoc_context_name(id, &class_path);
+                (name, true, inner.adhoc.clone(), limits, inner.adhoc_connections.clone())
             }
         };
         let compiled = self.load(&version.blob_hash).await?;
@@ -338,6 +319,7 @@ impl Scheduler {
         }
         let spec = JobSpec {
             info,
+            connections,
             config: submission.config,
             limits,
             compiled,
@@ -394,86 +376,6 @@ impl Scheduler {
         }
         kill.pull(reason);
         self.wait(id, KILL_WAIT).await;
-        Ok(())
-    }
-
-    pub fn context_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.contexts().keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    pub fn context(&self, name: &str) -> Option<ContextReport> {
-        self.contexts().get(name).map(|live| ContextReport {
-            name: name.to_string(),
-            settings: live.settings,
-            created_at: live.created_at,
-            jobs: live.pool.snapshot(),
-        })
-    }
-
-    pub async fn create_context(&self, name: &str, settings: ContextSettings) -> SchedulerResult<ContextReport> {
-        check_context_name(name).map_err(SchedulerError::InvalidContext)?;
-        if self.inner.shutting_down.is_cancelled() {
-            return Err(SchedulerError::ShuttingDown);
-        }
-        let row = ContextRow {
-            name: name.to_string(),
-            num_cpu_cores: settings.num_cpu_cores as i32,
-            memory_per_node: settings.memory_per_node.0 as i64,
-            job_timeout_ms: settings.job_timeout.as_millis() as i64,
-            max_queued_jobs: settings.max_queued_jobs as i32,
-            created_at: Utc::now(),
-        };
-        let row = self
-            .inner
-            .store
-            .insert_context(&row)
-            .await?
-            .ok_or_else(|| SchedulerError::ContextExists(name.to_string()))?;
-        let live = LiveContext {
-            pool: Arc::new(Pool::new(
-                settings.num_cpu_cores as usize,
-                settings.max_queued_jobs as usize,
-            )),
-            settings,
-            created_at: row.created_at,
-        };
-        self.contexts().insert(name.to_string(), live);
-        Ok(self.context(name).expect("the context was just inserted"))
-    }
-
-    /// Deletes a context: its waiting jobs and its running ones end KILLED,
-    /// then it and its named objects are removed.
-    pub async fn delete_context(&self, name: &str) -> SchedulerResult<()> {
-        let pool = self
-            .contexts()
-            .get(name)
-            .map(|live| live.pool.clone())
-            .ok_or_else(|| SchedulerError::ContextNotFound(name.to_string()))?;
-        // A concurrent delete (or the shutdown) closed it first and does the
-        // rest; to this caller the context is already gone.
-        let Some(waiting) = pool.close() else {
-            return Err(if self.inner.shutting_down.is_cancelled() {
-                SchedulerError::ShuttingDown
-            } else {
-                SchedulerError::ContextNotFound(name.to_string())
-            });
-        };
-        let reason = format!("its context '{name}' was deleted");
-        for waiting in waiting {
-            self.end_unstarted(waiting.info.id, status::KILLED, &reason).await;
-        }
-        for id in pool.snapshot().running {
-            self.kill(id, &reason).await.ok();
-        }
-        self.inner.store.delete_context(name).await?;
-        // A context of the same name may have been created since the row went:
-        // remove only the one this call closed.
-        let mut contexts = self.contexts();
-        if contexts.get(name).is_some_and(|live| Arc::ptr_eq(&live.pool, &pool)) {
-            contexts.remove(name);
-        }
         Ok(())
     }
 
@@ -559,11 +461,13 @@ impl Scheduler {
     async fn requeue(&self, pending: PendingJobRow) {
         let job = pending.job;
         let pool = if job.adhoc {
-            Some(self.inner.adhoc.clone())
+            Some((self.inner.adhoc.clone(), self.inner.adhoc_connections.clone()))
         } else {
-            self.contexts().get(&job.context).map(|live| live.pool.clone())
+            self.contexts()
+                .get(&job.context)
+                .map(|live| (live.pool.clone(), live.connections.clone()))
         };
-        let Some(pool) = pool else {
+        let Some((pool, connections)) = pool else {
             self.end_unstarted(job.id, status::ERROR, "its context no longer exists")
                 .await;
             return;
@@ -582,6 +486,7 @@ impl Scheduler {
             }
         };
         let spec = JobSpec {
+            connections,
             info: JobInfo {
                 id: job.id,
                 app: job.app_name,
@@ -645,36 +550,6 @@ impl Scheduler {
         }
     }
 
-    /// Writes a job's end, retrying a few times: a job left RUNNING in the
-    /// store would be reported wrongly until the next restart reconciles it.
-    /// When its end cannot be written as it is (something in the result the
-    /// database refuses), the job is recorded as ERROR with a plain message,
-    /// so that it still ends.
-    async fn record_end(&self, id: Uuid, end: &JobEnd) {
-        for attempt in 1..=RECORD_END_ATTEMPTS {
-            match self.inner.store.finish_job(id, end).await {
-                Ok(_) => return,
-                Err(error) => {
-                    tracing::error!(job = %id, attempt, %error, "could not record the end of a job");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-            }
-        }
-        let plain = JobEnd {
-            status: status::ERROR,
-            ended_at: end.ended_at,
-            result: None,
-            error_class: Some("NotRecorded".to_string()),
-            error_message: Some(format!(
-                "the job ended {} but the server could not record its outcome; the server log says why",
-                end.status
-            )),
-        };
-        if let Err(error) = self.inner.store.finish_job(id, &plain).await {
-            tracing::error!(job = %id, %error, "could not record even a plain end of a job; a restart will");
-        }
-    }
-
     fn spawn(&self, spec: JobSpec, pool: Arc<Pool<JobSpec>>, was_queued: bool) {
         let scheduler = self.clone();
         self.inner.tasks.spawn(async move {
@@ -705,130 +580,12 @@ impl Scheduler {
         }
     }
 
-    async fn execute(&self, spec: JobSpec, was_queued: bool) {
-        let inner = &self.inner;
-        let id = spec.info.id;
-        let live = self.jobs().get(&id).map(|job| job.kill.clone());
-        let Some(kill) = live else {
-            return;
-        };
-        if was_queued && let Err(error) = inner.store.mark_running(id, Utc::now()).await {
-            tracing::error!(job = %id, %error, "could not record that a job started");
-        }
-        let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
-        let objects = Arc::new(ContextObjects {
-            store: inner.store.clone(),
-            context: spec.objects_scope(),
-            max_value_bytes: inner.settings.limits.named_object_max_size.0,
-            max_objects: inner.settings.limits.named_objects_per_context,
-        });
-        let flushing = CancellationToken::new();
-        let flusher = tokio::spawn(flush_journal(
-            inner.store.clone(),
-            id,
-            journal.clone(),
-            flushing.clone(),
-        ));
-        let run = JobRun {
-            compiled: spec.compiled.clone(),
-            entry: spec.info.entry.clone(),
-            config: spec.config.clone(),
-            limits: spec.limits,
-            capabilities: Capabilities {
-                journal,
-                objects,
-                job: Some(spec.info.clone()),
-                kafka: Grant::Refused("this job's context has no Kafka".into()),
-                cassandra: Grant::Refused("this job's context has no Cassandra".into()),
-            },
-        };
-        let outcome = inner.runtime.run(run, kill.cancel.clone()).await;
-        flushing.cancel();
-        if let Err(error) = flusher.await {
-            tracing::error!(job = %id, %error, "the journal flusher of a job failed");
-        }
-        let end = match outcome {
-            RunOutcome::Finished(result) => JobEnd {
-                status: status::FINISHED,
-                ended_at: Utc::now(),
-                result: Some(result),
-                error_class: None,
-                error_message: None,
-            },
-            RunOutcome::Failed(failure) => JobEnd {
-                status: status::ERROR,
-                ended_at: Utc::now(),
-                result: None,
-                error_class: Some(failure.class.to_string()),
-                error_message: Some(failure.message),
-            },
-            RunOutcome::Killed => JobEnd {
-                status: status::KILLED,
-                ended_at: Utc::now(),
-                result: None,
-                error_class: Some("Killed".to_string()),
-                error_message: kill.reason(),
-            },
-        };
-        self.record_end(id, &end).await;
-        if spec.info.adhoc
-            && let Err(error) = inner.store.delete_objects_of(&spec.objects_scope()).await
-        {
-            tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");
-        }
-        tracing::info!(job = %id, status = end.status, "job ended");
-        self.unregister(id, end.status);
-    }
-
     fn contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveContext>> {
         self.inner.contexts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, LiveJob>> {
         self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Writes the journal's lines and progress to the store while the job runs,
-/// and once more after it ended.
-async fn flush_journal(store: Store, id: Uuid, journal: Arc<Journal>, done: CancellationToken) {
-    let mut next_seq = 0;
-    loop {
-        let finished = tokio::select! {
-            () = done.cancelled() => true,
-            () = tokio::time::sleep(JOURNAL_FLUSH_INTERVAL) => false,
-        };
-        let batch = journal.drain();
-        if let Some((fraction, message)) = &batch.progress
-            && let Err(error) = store.update_progress(id, *fraction, message.as_deref()).await
-        {
-            tracing::warn!(job = %id, %error, "could not record a job's progress");
-        }
-        if !batch.lines.is_empty() {
-            let lines: Vec<_> = batch
-                .lines
-                .iter()
-                .map(|line| (line.at, line.level, line.message.as_str()))
-                .collect();
-            match store.append_logs(id, next_seq, &lines).await {
-                Ok(()) => next_seq += lines.len() as i32,
-                Err(error) => {
-                    tracing::warn!(job = %id, %error, lines = lines.len(), "could not record a job's log lines")
-                }
-            }
-        }
-        if finished {
-            return;
-        }
-    }
-}
-
-fn settings_of(row: &ContextRow) -> ContextSettings {
-    ContextSettings {
-        num_cpu_cores: row.num_cpu_cores.max(1) as u32,
-        memory_per_node: crate::units::ByteSize(row.memory_per_node.max(0) as u64),
-        job_timeout: Duration::from_millis(row.job_timeout_ms.max(1) as u64),
-        max_queued_jobs: row.max_queued_jobs.max(0) as u32,
     }
 }
 

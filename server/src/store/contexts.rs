@@ -2,6 +2,8 @@
 
 use super::{Store, StoreResult, is_unique_violation};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ContextRow {
@@ -10,6 +12,8 @@ pub struct ContextRow {
     pub memory_per_node: i64,
     pub job_timeout_ms: i64,
     pub max_queued_jobs: i32,
+    /// The context's own cluster settings, as the scheduler writes them.
+    pub clusters: Json<Value>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -17,15 +21,16 @@ impl Store {
     /// Inserts a context; `None` when the name is taken.
     pub async fn insert_context(&self, row: &ContextRow) -> StoreResult<Option<ContextRow>> {
         let inserted = sqlx::query_as::<_, ContextRow>(
-            "INSERT INTO contexts (name, num_cpu_cores, memory_per_node, job_timeout_ms, max_queued_jobs, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING name, num_cpu_cores, memory_per_node, job_timeout_ms, max_queued_jobs, created_at",
+            "INSERT INTO contexts (name, num_cpu_cores, memory_per_node, job_timeout_ms, max_queued_jobs, clusters, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             RETURNING name, num_cpu_cores, memory_per_node, job_timeout_ms, max_queued_jobs, clusters, created_at",
         )
         .bind(&row.name)
         .bind(row.num_cpu_cores)
         .bind(row.memory_per_node)
         .bind(row.job_timeout_ms)
         .bind(row.max_queued_jobs)
+        .bind(&row.clusters)
         .bind(row.created_at)
         .fetch_one(&self.pool)
         .await;
@@ -38,7 +43,7 @@ impl Store {
 
     pub async fn list_contexts(&self) -> StoreResult<Vec<ContextRow>> {
         Ok(sqlx::query_as::<_, ContextRow>(
-            "SELECT name, num_cpu_cores, memory_per_node, job_timeout_ms, max_queued_jobs, created_at
+            "SELECT name, num_cpu_cores, memory_per_node, job_timeout_ms, max_queued_jobs, clusters, created_at
              FROM contexts ORDER BY name",
         )
         .fetch_all(&self.pool)

@@ -6,6 +6,7 @@
 mod artifacts;
 mod cassandra_connector;
 mod cli;
+mod clusters;
 mod contexts;
 mod contract;
 mod jobs;

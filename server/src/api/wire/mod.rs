@@ -3,6 +3,10 @@
 //! so its clients work unchanged. Store rows convert into these with `From`;
 //! rows are never serialised directly.
 
+mod clusters;
+
+pub use clusters::{CassandraBody, KafkaBody};
+
 use crate::runtime::Problem;
 use crate::scheduler::{ContextReport, status};
 use crate::store::{AppVersionRow, EntryRow, JobLogRow, JobRow};
@@ -197,6 +201,47 @@ pub struct ContextParams {
     #[serde(rename = "max-queued-jobs")]
     #[param(rename = "max-queued-jobs")]
     pub max_queued_jobs: Option<u32>,
+    /// Kafka brokers of its jobs, `host:port[,host:port]` (default: the server's). A context
+    /// with brokers of its own gets none of the server's Kafka options or credentials.
+    /// Options go in `kafka.options.<librdkafka option>`, such as `kafka.options.security.protocol`.
+    #[serde(rename = "kafka.brokers")]
+    #[param(rename = "kafka.brokers")]
+    pub kafka_brokers: Option<String>,
+    /// `false` turns Kafka off for its jobs.
+    #[serde(rename = "kafka.enabled")]
+    #[param(rename = "kafka.enabled")]
+    pub kafka_enabled: Option<bool>,
+    /// How long one Kafka request may take, e.g. `30s` (default: the server's).
+    #[serde(rename = "kafka.timeout")]
+    #[param(rename = "kafka.timeout")]
+    pub kafka_timeout: Option<String>,
+    /// Cassandra nodes of its jobs, `host:port[,host:port]` (default: the server's). A context
+    /// with nodes of its own gets none of the server's Cassandra credentials.
+    #[serde(rename = "cassandra.nodes")]
+    #[param(rename = "cassandra.nodes")]
+    pub cassandra_nodes: Option<String>,
+    /// Keyspace of sessions that name none.
+    #[serde(rename = "cassandra.keyspace")]
+    #[param(rename = "cassandra.keyspace")]
+    pub cassandra_keyspace: Option<String>,
+    #[serde(rename = "cassandra.username")]
+    #[param(rename = "cassandra.username")]
+    pub cassandra_username: Option<String>,
+    /// Never shown again: `GET /contexts/{name}` masks it. Better given in the body than in the URL.
+    #[serde(rename = "cassandra.password")]
+    #[param(rename = "cassandra.password")]
+    pub cassandra_password: Option<String>,
+    /// A CQL consistency level such as `LOCAL_QUORUM` or `ONE`.
+    #[serde(rename = "cassandra.consistency")]
+    #[param(rename = "cassandra.consistency")]
+    pub cassandra_consistency: Option<String>,
+    /// `false` turns Cassandra off for its jobs.
+    #[serde(rename = "cassandra.enabled")]
+    #[param(rename = "cassandra.enabled")]
+    pub cassandra_enabled: Option<bool>,
+    #[serde(rename = "cassandra.timeout")]
+    #[param(rename = "cassandra.timeout")]
+    pub cassandra_timeout: Option<String>,
 }
 
 /// A context's settings.
@@ -210,6 +255,10 @@ pub struct ContextSettingsBody {
     pub job_timeout: String,
     #[serde(rename = "max-queued-jobs")]
     pub max_queued_jobs: u32,
+    /// The Kafka its jobs reach: its own settings or the server's.
+    pub kafka: KafkaBody,
+    /// The Cassandra its jobs reach.
+    pub cassandra: CassandraBody,
 }
 
 /// `GET /contexts/{name}`.
@@ -238,6 +287,8 @@ impl From<ContextReport> for ContextBody {
                 memory_per_node: report.settings.memory_per_node.to_string(),
                 job_timeout: HumanDuration(report.settings.job_timeout).to_string(),
                 max_queued_jobs: report.settings.max_queued_jobs,
+                kafka: KafkaBody::from(&report.connections),
+                cassandra: CassandraBody::from(&report.connections),
             },
             start_time: timestamp(report.created_at),
             running_jobs: report.jobs.running,

@@ -3,6 +3,13 @@
 //! application.conf can hold other tools' settings too), in the environment, or
 //! as a flag; a flag beats the environment, which beats the file.
 
+mod clusters;
+
+pub use clusters::{
+    CassandraDefaults, ClusterArgs, ClusterDefaults, KafkaDefaults, KafkaOptions, MASK, Secret, flatten_options,
+    is_secret_option, nodes_of, split_nodes,
+};
+
 use crate::hocon;
 use crate::units::{ByteSize, HumanDuration};
 use serde::Deserialize;
@@ -25,6 +32,8 @@ pub struct Settings {
     /// Ended jobs older than this are purged.
     pub job_retention: Duration,
     pub log_format: LogFormat,
+    /// The Kafka and Cassandra jobs reach unless their context says otherwise.
+    pub clusters: ClusterDefaults,
 }
 
 /// What a job, an upload or a request may take.
@@ -98,6 +107,7 @@ impl Default for Settings {
             },
             job_retention: Duration::from_secs(7 * 86_400),
             log_format: LogFormat::Text,
+            clusters: ClusterDefaults::default(),
         }
     }
 }
@@ -174,6 +184,8 @@ pub struct SettingsArgs {
     /// Log format on stderr [default: text].
     #[arg(long, env = "JOBSERVER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 /// The `jobserver { ... }` block of a config file; the same names as the flags.
@@ -190,6 +202,8 @@ struct FileSettings {
     limits: FileLimits,
     adhoc: FileAdhoc,
     contexts: FileContexts,
+    kafka: clusters::FileKafka,
+    cassandra: clusters::FileCassandra,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -327,6 +341,7 @@ impl SettingsArgs {
             &mut scheduling.context_max_queued_jobs,
             self.context_max_queued_jobs.or(file.contexts.max_queued_jobs),
         );
+        settings.clusters = self.clusters.resolve(file.kafka, file.cassandra)?;
         settings.check()?;
         Ok(settings)
     }
