@@ -80,6 +80,55 @@ impl From<serde_json::Error> for JobError {
     }
 }
 
+/// Kafka's and Cassandra's errors have the same cases, as their WIT variants
+/// do; each gets its message, its `Display` (the message alone: it already
+/// says which system and what was asked) and its [`JobError`] class, the
+/// system's name then the case (`KafkaNotFound`), from here.
+macro_rules! cluster_error {
+    ($error:ident, $system:literal) => {
+        impl $error {
+            /// What went wrong, in words for the user.
+            pub fn message(&self) -> &str {
+                match self {
+                    Self::Unreachable(message)
+                    | Self::NotFound(message)
+                    | Self::InvalidRequest(message)
+                    | Self::Timeout(message)
+                    | Self::PermissionDenied(message)
+                    | Self::Other(message) => message,
+                }
+            }
+
+            /// The job report's `errorClass` when this ends a job.
+            pub(crate) fn class(&self) -> &'static str {
+                match self {
+                    Self::Unreachable(_) => concat!($system, "Unreachable"),
+                    Self::NotFound(_) => concat!($system, "NotFound"),
+                    Self::InvalidRequest(_) => concat!($system, "InvalidRequest"),
+                    Self::Timeout(_) => concat!($system, "Timeout"),
+                    Self::PermissionDenied(_) => concat!($system, "PermissionDenied"),
+                    Self::Other(_) => concat!($system, "Other"),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.message())
+            }
+        }
+
+        impl ::std::error::Error for $error {}
+
+        impl From<$error> for $crate::JobError {
+            fn from(error: $error) -> Self {
+                $crate::JobError::with_class(error.class(), error.message())
+            }
+        }
+    };
+}
+pub(crate) use cluster_error;
+
 /// Returns early with a [`JobError`] whose message is formatted like
 /// [`format!`]: `bail!("no line {} in {}", n, name)`.
 #[macro_export]

@@ -38,30 +38,43 @@
 //! ```
 //!
 //! Besides the config and the result, a job can [`log`], report its
-//! [`progress`] and share values with later jobs of its context through
-//! [`named_objects`]. Compiled for a native target (as `cargo test` does),
-//! those go to stderr and an in-memory store, so `run` can be unit-tested
-//! without a server.
+//! [`progress`], share values with later jobs of its context through
+//! [`named_objects`], learn which job it is ([`job_info`]), and read and
+//! write the context's [`kafka`] and [`cassandra`]. Its errors carry a class
+//! ([`JobError::with_class`]); Kafka's and Cassandra's keep their kind in it.
+//!
+//! Compiled for a native target (as `cargo test` does), logs and progress
+//! go to stderr and named objects to an in-memory store, so `run` can be
+//! unit-tested without a server; Kafka and Cassandra calls go to real
+//! clusters, through the connectors the server uses, named by the test or
+//! the environment (see [`testing`]).
 
 // The bindings name the runtime through `::job_sdk`, the path that also works
 // in the crates expanding `export_jobs!`; this makes it resolve in here too.
 extern crate self as job_sdk;
 
+pub mod cassandra;
 mod config;
 mod error;
 mod export;
+pub mod kafka;
 pub mod log;
 pub mod named_objects;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod time;
 
-pub use config::{Config, Problem, Problems};
-pub use error::JobError;
 /// Which job this is: its id, app and version, entry, context, and when it
 /// was submitted (milliseconds since the epoch).
 pub use __private::bindings::jobserver::job::job_info::Info as JobInfo;
+pub use config::{Config, Problem, Problems};
+pub use error::JobError;
+/// Re-exported so that a job needs no serde dependency of its own:
+/// `#[derive(job_sdk::serde::Deserialize)]` with
+/// `#[serde(crate = "job_sdk::serde")]`.
+pub use serde;
 pub use serde_json::{self, Value, json};
 
 /// One entry of a component: what a client names as `classPath` to run it.
@@ -197,6 +210,14 @@ pub mod __private {
             default_bindings_module: "::job_sdk::__private::bindings",
             // Records a job gets (Kafka records, Cassandra values) compare.
             additional_derives: [PartialEq],
+            // wit-bindgen gives an error variant a `Display` that prints its
+            // `Debug` form (`Error::NotFound("...")`); these are the same
+            // variants with a `Display` of the message alone, used by the
+            // bindings directly so that no call needs converting.
+            with: {
+                "jobserver:job/kafka@0.2.0/error": crate::kafka::Error,
+                "jobserver:job/cassandra@0.2.0/error": crate::cassandra::Error,
+            },
         });
     }
 }

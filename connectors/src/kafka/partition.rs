@@ -13,6 +13,7 @@
 //!   there is outside the range; otherwise it goes on to the partition's end
 //!   as it was when the read began;
 //! - every record is checked against the range by its own timestamp.
+//!
 //! A broker that answers too early costs reading more, never a wrong record.
 //!
 //! Fetches are where brokers differ too. Apache Kafka answers a fetch from
@@ -364,7 +365,7 @@ mod tests {
             from: Some(5000),
             to: None,
         };
-        let mut read = PartitionRead::new(0, 0, 10, 10, range, None);
+        let read = PartitionRead::new(0, 0, 10, 10, range, None);
         assert!(read.is_done());
         let mut read = PartitionRead::new(0, 0, 9, 10, range, None);
         assert_eq!(run(&mut read, &ten()), Vec::<i64>::new());

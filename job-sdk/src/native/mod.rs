@@ -2,8 +2,51 @@
 //! target, which is what `cargo test` does. wit-bindgen's imports only exist
 //! in a component (natively they hit `unreachable!`), and job authors should
 //! be able to unit-test `run` without a server: so logs and progress go to
-//! stderr (captured by the test harness) and named objects live in memory,
-//! one store per thread so that parallel tests do not see each other's.
+//! stderr (captured by the test harness), named objects live in memory, one
+//! store per thread so that parallel tests do not see each other's, and
+//! Kafka and Cassandra calls go to real clusters through the connectors the
+//! server uses (see `clusters` for which).
+//!
+//! Each stand-in has the signature of the generated import it replaces, so
+//! the SDK's code above it is the same on both targets.
+
+pub mod cassandra;
+pub mod clusters;
+pub mod kafka;
+
+/// The connectors' error kinds are the WIT variants' cases; Kafka's and
+/// Cassandra's errors each get their `From` from here, as the server's host
+/// does.
+macro_rules! from_connector {
+    ($error:ty) => {
+        impl From<jobserver_connectors::Error> for $error {
+            fn from(error: jobserver_connectors::Error) -> Self {
+                use jobserver_connectors::ErrorKind as Kind;
+                match error.kind {
+                    Kind::Unreachable => Self::Unreachable(error.message),
+                    Kind::NotFound => Self::NotFound(error.message),
+                    Kind::InvalidRequest => Self::InvalidRequest(error.message),
+                    Kind::Timeout => Self::Timeout(error.message),
+                    Kind::PermissionDenied => Self::PermissionDenied(error.message),
+                    Kind::Other => Self::Other(error.message),
+                }
+            }
+        }
+
+        impl From<clusters::Unavailable> for $error {
+            fn from(unavailable: clusters::Unavailable) -> Self {
+                match unavailable {
+                    clusters::Unavailable::PermissionDenied(message) => Self::PermissionDenied(message),
+                    clusters::Unavailable::InvalidRequest(message) => Self::InvalidRequest(message),
+                    clusters::Unavailable::Other(message) => Self::Other(message),
+                }
+            }
+        }
+    };
+}
+
+from_connector!(crate::kafka::Error);
+from_connector!(crate::cassandra::Error);
 
 pub mod log {
     pub use crate::__private::bindings::jobserver::job::log::Level;
