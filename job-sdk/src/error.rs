@@ -100,7 +100,7 @@ macro_rules! cluster_error {
             }
 
             /// The job report's `errorClass` when this ends a job.
-            pub(crate) fn class(&self) -> &'static str {
+            pub fn class(&self) -> &'static str {
                 match self {
                     Self::Unreachable(_) => concat!($system, "Unreachable"),
                     Self::NotFound(_) => concat!($system, "NotFound"),

@@ -120,6 +120,11 @@ pub struct Components {
     pub word_count: Vec<u8>,
     pub word_cache: Vec<u8>,
     pub test_jobs: Vec<u8>,
+    pub kafka_word_count: Vec<u8>,
+    pub segment: Vec<u8>,
+    pub campaign_report: Vec<u8>,
+    pub weather: Vec<u8>,
+    pub kafka_transform: Vec<u8>,
 }
 
 pub fn components() -> &'static Components {
@@ -151,6 +156,16 @@ pub fn components() -> &'static Components {
                 "word-cache",
                 "-p",
                 "test-jobs",
+                "-p",
+                "kafka-word-count",
+                "-p",
+                "segment",
+                "-p",
+                "campaign-report",
+                "-p",
+                "weather",
+                "-p",
+                "kafka-transform",
             ])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -165,6 +180,11 @@ pub fn components() -> &'static Components {
             word_count: read("word_count.wasm"),
             word_cache: read("word_cache.wasm"),
             test_jobs: read("test_jobs.wasm"),
+            kafka_word_count: read("kafka_word_count.wasm"),
+            segment: read("segment.wasm"),
+            campaign_report: read("campaign_report.wasm"),
+            weather: read("weather.wasm"),
+            kafka_transform: read("kafka_transform.wasm"),
         }
     })
 }

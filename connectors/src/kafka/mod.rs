@@ -156,7 +156,6 @@ impl Kafka {
     }
 
     fn consumer_config(&self, group: Option<&str>) -> ClientConfig {
-        let settings = &self.shared.settings;
         let mut config = self.client_config();
         config
             .set("enable.auto.commit", "false")
@@ -170,8 +169,7 @@ impl Kafka {
             .set("fetch.wait.max.ms", "25")
             // What librdkafka prefetches per consumer, in KiB: bounded, since
             // every open read holds one.
-            .set("queued.max.messages.kbytes", "32768")
-            .set("session.timeout.ms", millis(settings.timeout.max(Duration::from_secs(6))));
+            .set("queued.max.messages.kbytes", "32768");
         // librdkafka assigns partitions only to a consumer with a group. A
         // read without one never commits, so the name is never seen.
         config.set("group.id", group.unwrap_or(UNCOMMITTED_GROUP));

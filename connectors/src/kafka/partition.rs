@@ -111,6 +111,10 @@ impl PartitionRead {
         self.position
     }
 
+    pub fn end(&self) -> i64 {
+        self.end
+    }
+
     pub fn is_done(&self) -> bool {
         self.position >= self.end
     }

@@ -228,6 +228,14 @@ impl Reader {
         })
     }
 
+    /// For each partition, the offset its read ends at (sooner, where an
+    /// end time is confirmed early).
+    pub fn ends(&self) -> Vec<(i32, i64)> {
+        self.state.as_ref().map_or_else(Vec::new, |state| {
+            state.reads.iter().map(|read| (read.partition, read.end())).collect()
+        })
+    }
+
     /// Ends the read of one partition where it is.
     pub fn finish_partition(&mut self, partition: i32) {
         if let Some(state) = self.state.as_mut()

@@ -5,7 +5,8 @@
 use std::thread;
 use std::time::Duration;
 
-use job_sdk::{Config, Job, JobError, Problem, Problems, Value, json, named_objects};
+use job_sdk::cassandra::{CqlValue, Session};
+use job_sdk::{Config, Job, JobError, Problem, Problems, Value, json, kafka, named_objects};
 use serde::Deserialize;
 
 pub struct Noop;
@@ -279,6 +280,93 @@ impl Job for Objects {
     }
 }
 
+/// A job that handles a typed error instead of failing: `{"caught": class, "message": ...}`.
+fn caught(class: &str, message: &str) -> Value {
+    json!({"caught": class, "message": message})
+}
+
+pub struct KafkaCheck;
+
+impl Job for KafkaCheck {
+    const NAME: &'static str = "kafka-check";
+    const DESCRIPTION: &'static str = "Returns the partitions of `topic`; with `catch`, a Kafka error as \
+        {\"caught\": class} rather than a failure; with `read`, reads the whole topic and counts it";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let topic = config.str("topic")?;
+        let catch: bool = config.get_or("catch", false)?;
+        let partitions = match kafka::partitions(topic) {
+            Ok(partitions) => partitions,
+            Err(error) if catch => return Ok(caught(error.class(), error.message())),
+            Err(error) => return Err(error.into()),
+        };
+        let mut result = json!({"partitions": partitions.len()});
+        if config.get_or("read", false)? {
+            let reader = kafka::Read::topic(topic).open()?;
+            let mut records = 0;
+            for batch in reader.batches() {
+                records += batch?.len();
+            }
+            result["records"] = json!(records);
+        }
+        Ok(result)
+    }
+}
+
+pub struct Cql;
+
+fn to_json(value: &CqlValue) -> Value {
+    match value {
+        CqlValue::Null => Value::Null,
+        CqlValue::Boolean(b) => json!(b),
+        CqlValue::TinyInt(n) => json!(n),
+        CqlValue::SmallInt(n) => json!(n),
+        CqlValue::Int(n) => json!(n),
+        CqlValue::BigInt(n) | CqlValue::Counter(n) | CqlValue::Time(n) | CqlValue::Timestamp(n) => json!(n),
+        CqlValue::Date(n) => json!(n),
+        CqlValue::Float(x) => json!(x),
+        CqlValue::Double(x) => json!(x),
+        CqlValue::List(items) | CqlValue::Set(items) | CqlValue::Tuple(items) | CqlValue::Vector(items) => {
+            Value::Array(items.iter().map(to_json).collect())
+        }
+        CqlValue::Text(text)
+        | CqlValue::Ascii(text)
+        | CqlValue::Varint(text)
+        | CqlValue::Decimal(text)
+        | CqlValue::Uuid(text)
+        | CqlValue::Timeuuid(text)
+        | CqlValue::Inet(text) => json!(text),
+        other => json!(format!("{other:?}")),
+    }
+}
+
+impl Job for Cql {
+    const NAME: &'static str = "cql";
+    const DESCRIPTION: &'static str = "Runs CQL `statement` (with `query`, returns its rows as arrays); with \
+        `catch`, a Cassandra error as {\"caught\": class} rather than a failure";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let statement = config.str("statement")?;
+        let catch: bool = config.get_or("catch", false)?;
+        let outcome = Session::open().and_then(|session| {
+            if config.get_or("query", false).unwrap_or(false) {
+                let mut rows = Vec::new();
+                for row in session.query(statement, ())? {
+                    rows.push(Value::Array(row?.values().iter().map(to_json).collect()));
+                }
+                Ok(Value::Array(rows))
+            } else {
+                session.execute(statement, ()).map(|()| json!({"ok": true}))
+            }
+        });
+        match outcome {
+            Ok(result) => Ok(result),
+            Err(error) if catch => Ok(caught(error.class(), error.message())),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
 job_sdk::export_jobs!(
     Noop,
     Spin,
@@ -292,6 +380,8 @@ job_sdk::export_jobs!(
     Echo,
     Objects,
     WhoAmI,
+    KafkaCheck,
+    Cql,
 );
 
 #[cfg(test)]

@@ -194,6 +194,26 @@ impl Reader {
         self.reader.positions()
     }
 
+    /// For each partition read, the offset its read ends at, as fixed when
+    /// it began (an end time may stop it sooner). With the positions when
+    /// the read was opened, they say how far it has come:
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), job_sdk::kafka::Error> {
+    /// let reader = job_sdk::kafka::Read::topic("events").open()?;
+    /// let total = |offsets: Vec<job_sdk::kafka::PartitionOffset>| offsets.iter().map(|o| o.offset).sum::<i64>();
+    /// let (start, end) = (total(reader.positions()), total(reader.ends()));
+    /// for batch in reader.batches() {
+    ///     let _records = batch?;
+    ///     let done = (total(reader.positions()) - start) as f32 / (end - start).max(1) as f32;
+    ///     job_sdk::progress(done, None);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn ends(&self) -> Vec<PartitionOffset> {
+        self.reader.ends()
+    }
+
     /// Commits [`positions`](Reader::positions) as the group's offsets; an
     /// `InvalidRequest` when the read has no [`group`](Read::group).
     pub fn commit(&self) -> Result<(), Error> {

@@ -96,6 +96,10 @@ impl Reader {
         offsets(self.reader.lock().unwrap_or_else(PoisonError::into_inner).positions())
     }
 
+    pub fn ends(&self) -> Vec<PartitionOffset> {
+        offsets(self.reader.lock().unwrap_or_else(PoisonError::into_inner).ends())
+    }
+
     pub fn commit(&self) -> Result<(), Error> {
         let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(self.kafka.block_on(reader.commit())?)

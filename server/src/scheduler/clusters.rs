@@ -34,6 +34,9 @@ pub const CLUSTER_KEYS: [&str; 11] = [
     "kafka.options",
 ];
 
+/// The longest a context may let one Kafka or Cassandra request take.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// A context's own cluster settings, as given (and stored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case")]
@@ -94,6 +97,9 @@ fn timeout_ms(key: &str, value: &Value) -> Result<u64, String> {
     let duration: HumanDuration = text(key, value)?.parse().map_err(|error| format!("{key}: {error}"))?;
     if duration.0.is_zero() {
         return Err(format!("{key} must be longer than zero"));
+    }
+    if duration.0 > MAX_TIMEOUT {
+        return Err(format!("{key} must be at most 1h: a job's own time limit bounds a longer wait anyway"));
     }
     Ok(duration.0.as_millis() as u64)
 }

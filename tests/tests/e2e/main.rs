@@ -5,12 +5,14 @@
 
 mod artifacts;
 mod cassandra_connector;
+mod cassandra_jobs;
 mod cli;
 mod clusters;
 mod contexts;
 mod contract;
 mod jobs;
 mod kafka_connector;
+mod kafka_jobs;
 mod limits;
 mod restart;
 mod systems;

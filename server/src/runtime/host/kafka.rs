@@ -180,6 +180,10 @@ impl wit::HostReader for KafkaHost {
         Ok(offsets(self.table.get(&reader)?.reader.positions()))
     }
 
+    async fn ends(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<Vec<wit::PartitionOffset>> {
+        Ok(offsets(self.table.get(&reader)?.reader.ends()))
+    }
+
     async fn commit(&mut self, reader: Resource<ReaderHandle>) -> WitResult<()> {
         Ok(self.table.get_mut(&reader)?.reader.commit().await.map_err(Into::into))
     }
