@@ -79,7 +79,9 @@ fn start(java: &Path, jars: &Path) -> Running<KafkaBroker> {
                     "kafka.tools.StorageTool",
                     "format",
                 ])
-                .args(["--cluster-id", &cluster_id(), "--config"])
+                // `=`: an id may begin with '-', which would read as an option.
+                .arg(format!("--cluster-id={}", cluster_id()))
+                .arg("--config")
                 .arg(&properties)
                 .arg("--standalone");
             launch.run_to_completion("kafka-storage format", format);

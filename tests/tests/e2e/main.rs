@@ -14,6 +14,7 @@ mod jobs;
 mod kafka_connector;
 mod kafka_jobs;
 mod limits;
+mod native_sdk;
 mod restart;
 mod systems;
 
