@@ -9,6 +9,7 @@
 //! pool; a caller that stops waiting (a killed job) is never held up.
 
 mod context;
+mod lookups;
 mod partition;
 mod produce;
 mod read;
@@ -104,7 +105,7 @@ impl Kafka {
         let (kafka, topic) = (self.clone(), topic.to_string());
         blocking(move || {
             let offsets = topic_partitions(&kafka, &consumer, &topic)
-                .and_then(|partitions| read::snapshot(&kafka, &consumer, &topic, &partitions));
+                .and_then(|partitions| lookups::snapshot(&kafka, &consumer, &topic, &partitions));
             kafka.return_consumer(None, consumer);
             offsets
         })

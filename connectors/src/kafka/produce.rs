@@ -51,14 +51,18 @@ impl Kafka {
         let mut pending: VecDeque<DeliveryFuture> = VecDeque::with_capacity(records.len());
         let mut deliveries = Vec::with_capacity(records.len());
         for record in records {
-            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-            for (key, value) in &record.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: value.as_deref(),
-                });
+            let mut future_record = FutureRecord::<[u8], [u8]>::to(topic);
+            // librdkafka allocates a header list even for none: skip it then.
+            if !record.headers.is_empty() {
+                let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+                for (key, value) in &record.headers {
+                    headers = headers.insert(Header {
+                        key,
+                        value: value.as_deref(),
+                    });
+                }
+                future_record = future_record.headers(headers);
             }
-            let mut future_record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
             if let Some(key) = &record.key {
                 future_record = future_record.key(key.as_slice());
             }

@@ -76,12 +76,17 @@ impl Job for KafkaWordCount {
             read = read.until_time(to);
         }
         let reader = read.open()?;
+        let total = |offsets: Vec<job_sdk::kafka::PartitionOffset>| offsets.iter().map(|o| o.offset).sum::<i64>();
+        let (start, end) = (total(reader.positions()), total(reader.ends()));
         // Counting into a hash map borrows nothing from the batch; words are
         // copied once, when first seen.
         let mut counts: HashMap<String, u64> = HashMap::new();
         let (mut records, mut words) = (0u64, 0u64);
         for batch in reader.batches() {
-            for record in batch? {
+            let batch = batch?;
+            let done = (total(reader.positions()) - start) as f32 / (end - start).max(1) as f32;
+            job_sdk::progress(done, Some(&format!("{records} records read")));
+            for record in batch {
                 records += 1;
                 let Some(value) = &record.value else { continue };
                 for word in String::from_utf8_lossy(value).split_whitespace() {

@@ -367,6 +367,56 @@ impl Job for Cql {
     }
 }
 
+pub struct KafkaProduce;
+
+impl Job for KafkaProduce {
+    const NAME: &'static str = "kafka-produce";
+    const DESCRIPTION: &'static str = "Sends `count` records of `size` bytes to `topic`, `batch` (default 5000) \
+        per call, for the benchmark; returns {\"records\": count}";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let topic = config.str("topic")?;
+        let count: usize = config.get("count")?;
+        let size: usize = config.get_or("size", 32)?;
+        let batch: usize = config.get_or("batch", 5_000)?;
+        let producer = kafka::Producer::open(topic)?;
+        let value = vec![b'x'; size];
+        let mut sent = 0;
+        while sent < count {
+            let n = batch.max(1).min(count - sent);
+            let records: Vec<kafka::Outgoing> = (0..n).map(|_| kafka::Outgoing::value(value.clone())).collect();
+            producer.send(&records)?;
+            sent += n;
+        }
+        Ok(json!({"records": sent}))
+    }
+}
+
+pub struct CassandraScan;
+
+impl Job for CassandraScan {
+    const NAME: &'static str = "cassandra-scan";
+    const DESCRIPTION: &'static str = "Reads every row of `table`, `page-size` (default 1000) at a time, and sums \
+        bigint column `column`, for the benchmark; returns {\"rows\": n, \"sum\": s}";
+
+    fn run(config: &Config) -> Result<Value, JobError> {
+        let table = config.str("table")?;
+        let column = config.str("column")?;
+        let ok = |name: &str| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !ok(table) || !ok(column) {
+            return Err(JobError::with_class("BadInput", "table and column are names: letters, digits, _ and ."));
+        }
+        let page_size: u32 = config.get_or("page-size", 1_000)?;
+        let session = Session::open()?;
+        let (mut rows, mut sum) = (0u64, 0i64);
+        for row in session.query_with_page_size(&format!("SELECT {column} FROM {table}"), (), page_size)? {
+            sum += row?.get_index::<i64>(0)?;
+            rows += 1;
+        }
+        Ok(json!({"rows": rows, "sum": sum}))
+    }
+}
+
 job_sdk::export_jobs!(
     Noop,
     Spin,
@@ -382,6 +432,8 @@ job_sdk::export_jobs!(
     WhoAmI,
     KafkaCheck,
     Cql,
+    KafkaProduce,
+    CassandraScan,
 );
 
 #[cfg(test)]
