@@ -275,3 +275,35 @@ async fn a_job_waiting_in_a_kafka_call_is_killed_at_once_and_times_out_on_time()
     assert_eq!(report.body["status"], "ERROR", "{report:?}");
     assert_eq!(report.body["result"]["errorClass"], "Timeout", "{report:?}");
 }
+
+#[tokio::test]
+async fn records_crossing_into_a_job_count_against_its_memory_limit() {
+    let Some(broker) = each_broker().into_iter().next() else { return };
+    let server = server_for(broker).await;
+    let api = server.api();
+    let topic = unique_name("big");
+    create_topic(broker, &topic, 1).await;
+    let big: Vec<OutgoingRecord> = (0..12).map(|_| text(0, &"x".repeat(900_000), T0)).collect();
+    client(broker).produce(&topic, &big).await.unwrap();
+    // A batch of 4 MiB of records does not fit in a job of 4 MiB: the job
+    // ends at its limit, the server does not grow for it.
+    assert_eq!(api.post("/contexts/small?memory-per-node=4m", "").await.status, 200);
+    let report = api
+        .submit(
+            "appName=testjobs&classPath=kafka-check&context=small&sync=true",
+            &format!("topic = {topic}, read = true"),
+        )
+        .await;
+    assert_eq!(report.body["status"], "ERROR", "{report:?}");
+    assert_eq!(report.body["result"]["errorClass"], "MemoryLimitExceeded", "{report:?}");
+    assert_eq!(api.get("/healthz").await.status, 200);
+    // With room for its batches, the same job reads them all.
+    assert_eq!(api.post("/contexts/roomy?memory-per-node=64m", "").await.status, 200);
+    let report = api
+        .submit(
+            "appName=testjobs&classPath=kafka-check&context=roomy&sync=true",
+            &format!("topic = {topic}, read = true"),
+        )
+        .await;
+    assert_eq!(report.body["result"], json!({"partitions": 1, "records": 12}), "{report:?}");
+}
