@@ -57,9 +57,13 @@ async fn main() {
         let (native, words) = consume_natively(broker, &topic);
         assert_eq!(native.0, records, "the native consumer read every record");
         let job = read_with_job(&api, &topic, records).await;
+        let plain = read_only_with_job(&api, &topic, records).await;
+        let connector = read_with_connector(broker, &topic, records).await;
+        println!("  (the connector alone, in this process: {connector:.0} records/s)");
         println!(
-            "  read, round {round}: native {:.0} records/s, job {:.0} records/s ({} distinct words)",
-            native.1, job, words
+            "  read, round {round}: native {:.0} records/s, job {:.0} records/s ({} distinct words), \
+             a job that only reads {:.0} records/s",
+            native.1, job, words, plain
         );
         native_best = native_best.max(native.1);
         job_best = job_best.max(job);
@@ -146,6 +150,7 @@ fn assigned_consumer(broker: &KafkaBroker, topic: &str) -> BaseConsumer {
         // The settings the server's connector uses, so that only the path differs.
         .set("fetch.wait.max.ms", "25")
         .set("queued.max.messages.kbytes", "32768")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .expect("a consumer");
     let mut list = TopicPartitionList::new();
@@ -205,6 +210,44 @@ async fn read_with_job(api: &Api, topic: &str, records: usize) -> f64 {
     let counted: u64 = result.as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(counted, 5 * records as u64, "the job counted every word");
     records as f64 / elapsed.as_secs_f64()
+}
+
+async fn read_only_with_job(api: &Api, topic: &str, records: usize) -> f64 {
+    let config = format!("topic = {topic}, read = true");
+    let (result, elapsed) = sync_job(api, "appName=tj&classPath=kafka-check", &config).await;
+    assert_eq!(result["records"], records);
+    records as f64 / elapsed.as_secs_f64()
+}
+
+async fn read_with_connector(broker: &KafkaBroker, topic: &str, records: usize) -> f64 {
+    use jobserver_connectors::kafka::{BatchLimits, End, Kafka, KafkaSettings, ReadSpec, Start};
+    let kafka = Kafka::new(KafkaSettings {
+        brokers: broker.bootstrap.clone(),
+        options: Default::default(),
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let started = Instant::now();
+    let mut reader = kafka
+        .read(ReadSpec {
+            topic: topic.to_string(),
+            partitions: Vec::new(),
+            start: Start::Earliest,
+            end: End::Latest,
+            group: None,
+        })
+        .await
+        .unwrap();
+    let limits = BatchLimits {
+        max_records: 5_000,
+        max_bytes: 4 << 20,
+    };
+    let mut count = 0;
+    while let Some(batch) = reader.next_batch(limits, |r| r.value().map(<[u8]>::to_vec)).await.unwrap() {
+        count += batch.len();
+    }
+    assert_eq!(count, records);
+    records as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn produce_with_job(api: &Api, topic: &str, records: usize) -> f64 {

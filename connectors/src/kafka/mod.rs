@@ -170,7 +170,10 @@ impl Kafka {
             .set("fetch.wait.max.ms", "25")
             // What librdkafka prefetches per consumer, in KiB: bounded, since
             // every open read holds one.
-            .set("queued.max.messages.kbytes", "32768");
+            .set("queued.max.messages.kbytes", "32768")
+            // Once that much is queued librdkafka waits before fetching more
+            // (1 s by default): far longer than a job takes to drain a batch.
+            .set("fetch.queue.backoff.ms", "10");
         // librdkafka assigns partitions only to a consumer with a group. A
         // read without one never commits, so the name is never seen.
         config.set("group.id", group.unwrap_or(UNCOMMITTED_GROUP));
