@@ -254,6 +254,11 @@ impl Reader {
         F: FnMut(&RecordView<'_>) -> R + Send + 'static,
     {
         let mut convert = convert;
+        // Only waiting for the brokers counts towards a stall, not the time
+        // the job spent on the last batch.
+        if let Some(state) = self.state.as_mut() {
+            state.last_progress = Instant::now();
+        }
         loop {
             let mut state = self.take_state()?;
             if state.is_done() {
