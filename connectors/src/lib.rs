@@ -11,5 +11,6 @@
 pub mod cassandra;
 mod error;
 pub mod kafka;
+mod wit;
 
 pub use error::{Error, ErrorKind, Result};

@@ -290,7 +290,7 @@ pub struct KafkaCheck;
 impl Job for KafkaCheck {
     const NAME: &'static str = "kafka-check";
     const DESCRIPTION: &'static str = "Returns the partitions of `topic`; with `catch`, a Kafka error as \
-        {\"caught\": class} rather than a failure; with `read`, reads the whole topic and counts it";
+        {\"caught\": class} rather than a failure; with `read`, reads the whole topic and counts it (with `hold`, keeping every record)";
 
     fn run(config: &Config) -> Result<Value, JobError> {
         let topic = config.str("topic")?;
@@ -303,9 +303,15 @@ impl Job for KafkaCheck {
         let mut result = json!({"partitions": partitions.len()});
         if config.get_or("read", false)? {
             let reader = kafka::Read::topic(topic).open()?;
-            let mut records = 0;
+            // `hold` keeps every record: what crossed into the job stays in its memory.
+            let hold: bool = config.get_or("hold", false)?;
+            let (mut records, mut held) = (0, Vec::new());
             for batch in reader.batches() {
-                records += batch?.len();
+                let batch = batch?;
+                records += batch.len();
+                if hold {
+                    held.push(batch);
+                }
             }
             result["records"] = json!(records);
         }

@@ -89,97 +89,17 @@ impl Pager {
             rows: page
                 .rows
                 .into_iter()
-                .map(|row| row.into_iter().map(to_value).collect())
+                .map(|row| row.into_iter().map(Value::from).collect())
                 .collect(),
         }))
     }
 }
 
 fn flats(values: &[Value]) -> Vec<Flat> {
-    values.iter().cloned().map(to_flat).collect()
+    values.iter().cloned().map(Flat::from).collect()
 }
 
-fn to_flat(value: Value) -> Flat {
-    use Value as V;
-    match value {
-        V::Null => Flat::Null,
-        V::Boolean(v) => Flat::Boolean(v),
-        V::Tinyint(v) => Flat::TinyInt(v),
-        V::Smallint(v) => Flat::SmallInt(v),
-        V::Int(v) => Flat::Int(v),
-        V::Bigint(v) => Flat::BigInt(v),
-        V::Counter(v) => Flat::Counter(v),
-        V::Varint(v) => Flat::Varint(v),
-        V::Float(v) => Flat::Float(v),
-        V::Double(v) => Flat::Double(v),
-        V::Decimal(v) => Flat::Decimal(v),
-        V::Ascii(v) => Flat::Ascii(v),
-        V::Text(v) => Flat::Text(v),
-        V::Blob(v) => Flat::Blob(v),
-        V::Uuid(v) => Flat::Uuid(v),
-        V::Timeuuid(v) => Flat::Timeuuid(v),
-        V::Inet(v) => Flat::Inet(v),
-        V::Date(v) => Flat::Date(v),
-        V::Time(v) => Flat::Time(v),
-        V::Timestamp(v) => Flat::Timestamp(v),
-        V::Duration(d) => Flat::Duration {
-            months: d.months,
-            days: d.days,
-            nanoseconds: d.nanoseconds,
-        },
-        V::List(n) => Flat::List(n),
-        V::Set(n) => Flat::Set(n),
-        V::Map(n) => Flat::Map(n),
-        V::Tuple(n) => Flat::Tuple(n),
-        V::Vector(n) => Flat::Vector(n),
-        V::Udt(header) => Flat::Udt {
-            keyspace: header.keyspace,
-            name: header.name,
-            fields: header.fields,
-        },
-    }
-}
-
-fn to_value(flat: Flat) -> Value {
-    use Value as V;
-    match flat {
-        Flat::Null => V::Null,
-        Flat::Boolean(v) => V::Boolean(v),
-        Flat::TinyInt(v) => V::Tinyint(v),
-        Flat::SmallInt(v) => V::Smallint(v),
-        Flat::Int(v) => V::Int(v),
-        Flat::BigInt(v) => V::Bigint(v),
-        Flat::Counter(v) => V::Counter(v),
-        Flat::Varint(v) => V::Varint(v),
-        Flat::Float(v) => V::Float(v),
-        Flat::Double(v) => V::Double(v),
-        Flat::Decimal(v) => V::Decimal(v),
-        Flat::Ascii(v) => V::Ascii(v),
-        Flat::Text(v) => V::Text(v),
-        Flat::Blob(v) => V::Blob(v),
-        Flat::Uuid(v) => V::Uuid(v),
-        Flat::Timeuuid(v) => V::Timeuuid(v),
-        Flat::Inet(v) => V::Inet(v),
-        Flat::Date(v) => V::Date(v),
-        Flat::Time(v) => V::Time(v),
-        Flat::Timestamp(v) => V::Timestamp(v),
-        Flat::Duration {
-            months,
-            days,
-            nanoseconds,
-        } => V::Duration(Duration {
-            months,
-            days,
-            nanoseconds,
-        }),
-        Flat::List(n) => V::List(n),
-        Flat::Set(n) => V::Set(n),
-        Flat::Map(n) => V::Map(n),
-        Flat::Tuple(n) => V::Tuple(n),
-        Flat::Vector(n) => V::Vector(n),
-        Flat::Udt { keyspace, name, fields } => V::Udt(UdtHeader { keyspace, name, fields }),
-    }
-}
+jobserver_connectors::wit_flat_conversions!(Value, Duration, UdtHeader);
 
 #[cfg(test)]
 mod tests {
@@ -224,7 +144,7 @@ mod tests {
                 fields: vec!["f".into()],
             }),
         ];
-        let back: Vec<Value> = flats(&values).into_iter().map(to_value).collect();
+        let back: Vec<Value> = flats(&values).into_iter().map(Value::from).collect();
         assert_eq!(back, values);
     }
 }

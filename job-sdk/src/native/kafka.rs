@@ -7,7 +7,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use jobserver_connectors::kafka::{self as connector, BatchLimits, Kafka, OutgoingRecord, ReadSpec, RecordView};
+use jobserver_connectors::kafka::{self as connector, BatchLimits, Kafka, OutgoingRecord, ReadSpec};
 
 use super::clusters::{self, Connected, HandleSlot};
 use crate::__private::bindings::jobserver::job::kafka::{
@@ -168,23 +168,7 @@ fn batch_limit(asked: u32, default: usize, max: usize) -> usize {
     }
 }
 
-/// One copy, from the consumer's buffer into the record the job gets.
-fn to_record(view: &RecordView<'_>) -> Record {
-    Record {
-        partition: view.partition(),
-        offset: view.offset(),
-        timestamp: view.timestamp(),
-        key: view.key().map(<[u8]>::to_vec),
-        value: view.value().map(<[u8]>::to_vec),
-        headers: view
-            .headers()
-            .map(|(key, value)| Header {
-                key: key.to_owned(),
-                value: value.map(<[u8]>::to_vec),
-            })
-            .collect(),
-    }
-}
+jobserver_connectors::wit_record_from_view!(to_record, Record, Header);
 
 #[cfg(test)]
 mod tests {

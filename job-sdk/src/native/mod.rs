@@ -19,19 +19,7 @@ pub mod kafka;
 /// does.
 macro_rules! from_connector {
     ($error:ty) => {
-        impl From<jobserver_connectors::Error> for $error {
-            fn from(error: jobserver_connectors::Error) -> Self {
-                use jobserver_connectors::ErrorKind as Kind;
-                match error.kind {
-                    Kind::Unreachable => Self::Unreachable(error.message),
-                    Kind::NotFound => Self::NotFound(error.message),
-                    Kind::InvalidRequest => Self::InvalidRequest(error.message),
-                    Kind::Timeout => Self::Timeout(error.message),
-                    Kind::PermissionDenied => Self::PermissionDenied(error.message),
-                    Kind::Other => Self::Other(error.message),
-                }
-            }
-        }
+        jobserver_connectors::wit_error_from_connector!($error);
 
         impl From<clusters::Unavailable> for $error {
             fn from(unavailable: clusters::Unavailable) -> Self {

@@ -285,13 +285,13 @@ async fn records_crossing_into_a_job_count_against_its_memory_limit() {
     create_topic(broker, &topic, 1).await;
     let big: Vec<OutgoingRecord> = (0..12).map(|_| text(0, &"x".repeat(900_000), T0)).collect();
     client(broker).produce(&topic, &big).await.unwrap();
-    // A batch of 4 MiB of records does not fit in a job of 4 MiB: the job
-    // ends at its limit, the server does not grow for it.
+    // Records cross into the job's own memory: 10 MB of them do not fit in a
+    // job of 4 MiB, which ends at its limit; the server does not grow for it.
     assert_eq!(api.post("/contexts/small?memory-per-node=4m", "").await.status, 200);
     let report = api
         .submit(
             "appName=testjobs&classPath=kafka-check&context=small&sync=true",
-            &format!("topic = {topic}, read = true"),
+            &format!("topic = {topic}, read = true, hold = true"),
         )
         .await;
     assert_eq!(report.body["status"], "ERROR", "{report:?}");
@@ -302,7 +302,7 @@ async fn records_crossing_into_a_job_count_against_its_memory_limit() {
     let report = api
         .submit(
             "appName=testjobs&classPath=kafka-check&context=roomy&sync=true",
-            &format!("topic = {topic}, read = true"),
+            &format!("topic = {topic}, read = true, hold = true"),
         )
         .await;
     assert_eq!(report.body["result"], json!({"partitions": 1, "records": 12}), "{report:?}");

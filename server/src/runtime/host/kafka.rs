@@ -5,7 +5,7 @@
 
 use super::super::bindings::current::jobserver::job::kafka as wit;
 use super::{Grant, MAX_OPEN_HANDLES};
-use jobserver_connectors::kafka::{BatchLimits, End, Kafka, OutgoingRecord, ReadSpec, Reader, RecordView, Start};
+use jobserver_connectors::kafka::{BatchLimits, End, Kafka, OutgoingRecord, ReadSpec, Reader, Start};
 use wasmtime::component::{Resource, ResourceTable};
 
 /// Batch sizes when the job leaves them to the host, and the most it may ask.
@@ -58,7 +58,7 @@ impl KafkaHost {
     }
 }
 
-wit_error_from_connector!(wit::Error);
+jobserver_connectors::wit_error_from_connector!(wit::Error);
 
 fn pairs(offsets: Vec<wit::PartitionOffset>) -> Vec<(i32, i64)> {
     offsets.into_iter().map(|o| (o.partition, o.offset)).collect()
@@ -78,23 +78,8 @@ fn batch_limit(asked: u32, default: usize, max: usize) -> usize {
     }
 }
 
-/// One copy, from the consumer's buffer into what is lowered into the guest.
-fn to_record(view: &RecordView<'_>) -> wit::Record {
-    wit::Record {
-        partition: view.partition(),
-        offset: view.offset(),
-        timestamp: view.timestamp(),
-        key: view.key().map(<[u8]>::to_vec),
-        value: view.value().map(<[u8]>::to_vec),
-        headers: view
-            .headers()
-            .map(|(key, value)| wit::Header {
-                key: key.to_string(),
-                value: value.map(<[u8]>::to_vec),
-            })
-            .collect(),
-    }
-}
+use wit::{Header, Record};
+jobserver_connectors::wit_record_from_view!(to_record, Record, Header);
 
 impl wit::Host for KafkaHost {
     async fn partitions(&mut self, topic: String) -> WitResult<Vec<wit::PartitionOffsets>> {

@@ -5,26 +5,6 @@
 //! over as one `Capabilities`: the scheduler grants a job its context's
 //! Kafka and Cassandra, upload and config checks get none of them.
 
-/// Kafka's and Cassandra's WIT error variants have the same cases as the
-/// connectors' error kinds; each gets its `From` from here.
-macro_rules! wit_error_from_connector {
-    ($wit:ty) => {
-        impl From<jobserver_connectors::Error> for $wit {
-            fn from(error: jobserver_connectors::Error) -> Self {
-                use jobserver_connectors::ErrorKind as Kind;
-                match error.kind {
-                    Kind::Unreachable => Self::Unreachable(error.message),
-                    Kind::NotFound => Self::NotFound(error.message),
-                    Kind::InvalidRequest => Self::InvalidRequest(error.message),
-                    Kind::Timeout => Self::Timeout(error.message),
-                    Kind::PermissionDenied => Self::PermissionDenied(error.message),
-                    Kind::Other => Self::Other(error.message),
-                }
-            }
-        }
-    };
-}
-
 pub mod cassandra;
 pub mod journal;
 mod job_info;
