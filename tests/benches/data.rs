@@ -258,12 +258,7 @@ async fn produce_with_job(api: &Api, topic: &str, records: usize) -> f64 {
 }
 
 async fn cassandra_reads(api: &Api, node: &CassandraNode, rows: usize) {
-    let keyspace = unique_name("bench");
-    cql(
-        node,
-        &format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
-    )
-    .await;
+    let keyspace = systems::fresh_keyspace(node, "bench").await;
     let table = format!("{keyspace}.rows");
     cql(node, &format!("CREATE TABLE {table} (id int PRIMARY KEY, v bigint, payload text)")).await;
     let session = cql_session(node).await;

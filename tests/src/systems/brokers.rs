@@ -46,6 +46,28 @@ impl KafkaBroker {
     }
 }
 
+/// What a test that needs a broker runs on: every broker this machine runs,
+/// or none, with a note that the test is skipped.
+pub fn each_broker() -> Vec<&'static KafkaBroker> {
+    let brokers = kafka_brokers();
+    if brokers.is_empty() {
+        eprintln!("skipped: this machine runs no Kafka-protocol broker");
+    }
+    brokers
+}
+
+impl KafkaBroker {
+    /// The server's own Kafka client for this broker, to write and read test data.
+    pub fn connector(&self) -> jobserver_connectors::kafka::Kafka {
+        jobserver_connectors::kafka::Kafka::new(jobserver_connectors::kafka::KafkaSettings {
+            brokers: self.bootstrap.clone(),
+            options: Default::default(),
+            timeout: std::time::Duration::from_secs(60),
+        })
+        .expect("a client for a broker the harness started")
+    }
+}
+
 /// Every broker this machine can run: the tests that must hold on both run on each.
 pub fn kafka_brokers() -> Vec<&'static KafkaBroker> {
     [super::apache_kafka(), super::tansu()].into_iter().flatten().collect()

@@ -69,6 +69,17 @@ pub async fn cql_session(node: &CassandraNode) -> Session {
         .unwrap_or_else(|error| panic!("cannot connect to Cassandra at {}: {error}", node.contact_point))
 }
 
+/// A new keyspace of one replica, named `<prefix>_<8 hex>`; returns its name.
+pub async fn fresh_keyspace(node: &CassandraNode, prefix: &str) -> String {
+    let keyspace = super::unique_name(prefix);
+    cql(
+        node,
+        &format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+    )
+    .await;
+    keyspace
+}
+
 /// Runs one unprepared statement (`CREATE KEYSPACE ...`, say) on a session of its own.
 pub async fn cql(node: &CassandraNode, statement: &str) {
     cql_session(node)

@@ -34,8 +34,8 @@ mod process;
 mod tansu;
 
 pub use apache_kafka::apache_kafka;
-pub use brokers::{BrokerKind, KafkaBroker, create_topic, kafka_brokers};
-pub use cassandra::{CassandraNode, cassandra, cql, cql_session};
+pub use brokers::{BrokerKind, KafkaBroker, create_topic, each_broker, kafka_brokers};
+pub use cassandra::{CassandraNode, cassandra, cql, cql_session, fresh_keyspace};
 pub use jars::{JarSet, java};
 pub use tansu::{tansu, tansu_executable};
 

@@ -4,7 +4,7 @@
 
 use jobserver_connectors::ErrorKind;
 use jobserver_connectors::cassandra::{BatchKind, Cassandra, CassandraSettings, Flat, Page};
-use jobserver_tests::systems::{CassandraNode, cassandra, cql, unique_name};
+use jobserver_tests::systems::{CassandraNode, cassandra, fresh_keyspace};
 use std::time::Duration;
 
 fn settings(node: &CassandraNode, keyspace: Option<&str>) -> CassandraSettings {
@@ -24,13 +24,7 @@ async fn keyspace() -> Option<(&'static CassandraNode, String)> {
         eprintln!("skipped: this machine runs no Cassandra");
         return None;
     };
-    let keyspace = unique_name("ks");
-    cql(
-        node,
-        &format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
-    )
-    .await;
-    Some((node, keyspace))
+    Some((node, fresh_keyspace(node, "ks").await))
 }
 
 async fn all_pages(session: &jobserver_connectors::cassandra::Session, cql: &str, values: Vec<Flat>, size: u32) -> Vec<Page> {

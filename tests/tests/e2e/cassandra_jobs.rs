@@ -4,11 +4,10 @@
 //! unknown or the cluster cannot be reached.
 
 use super::*;
-use jobserver_connectors::kafka::{Kafka, KafkaSettings, OutgoingRecord};
+use jobserver_connectors::kafka::OutgoingRecord;
 use jobserver_tests::ServerOptions;
-use jobserver_tests::systems::{CassandraNode, cassandra, cql, create_topic, kafka_brokers, unique_name};
+use jobserver_tests::systems::{CassandraNode, cassandra, cql, create_topic, fresh_keyspace, kafka_brokers, unique_name};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// A keyspace of its own and a server whose jobs reach it by default (and
 /// the first Kafka broker, if any), with the examples uploaded.
@@ -17,12 +16,7 @@ async fn setup() -> Option<(&'static CassandraNode, String, TestServer)> {
         eprintln!("skipped: this machine runs no Cassandra");
         return None;
     };
-    let keyspace = unique_name("ks");
-    cql(
-        node,
-        &format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
-    )
-    .await;
+    let keyspace = fresh_keyspace(node, "ks").await;
     let mut options = ServerOptions::with_database(&fresh_database().await)
         .env("JOBSERVER_CASSANDRA_NODES", &node.contact_point)
         .env("JOBSERVER_CASSANDRA_KEYSPACE", &keyspace)
@@ -152,12 +146,7 @@ async fn word_counts_from_kafka_are_written_to_a_cassandra_table() {
     let api = server.api();
     let topic = unique_name("words");
     create_topic(broker, &topic, 2).await;
-    let kafka = Kafka::new(KafkaSettings {
-        brokers: broker.bootstrap.clone(),
-        options: BTreeMap::new(),
-        timeout: WAIT,
-    })
-    .unwrap();
+    let kafka = broker.connector();
     let records: Vec<OutgoingRecord> = ["to be or", "not to be"]
         .iter()
         .map(|text| OutgoingRecord {

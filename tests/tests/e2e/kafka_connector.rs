@@ -4,17 +4,12 @@
 
 use jobserver_connectors::ErrorKind;
 use jobserver_connectors::kafka::{BatchLimits, End, Kafka, KafkaSettings, OutgoingRecord, ReadSpec, Start};
-use jobserver_tests::systems::{KafkaBroker, create_topic, kafka_brokers, unique_name};
+use jobserver_tests::systems::{KafkaBroker, create_topic, each_broker, unique_name};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn kafka(broker: &KafkaBroker) -> Kafka {
-    Kafka::new(KafkaSettings {
-        brokers: broker.bootstrap.clone(),
-        options: BTreeMap::new(),
-        timeout: Duration::from_secs(20),
-    })
-    .unwrap()
+    broker.connector()
 }
 
 /// A record for `partition` with value `value` written at `timestamp`.
@@ -82,14 +77,6 @@ fn spec(topic: &str, start: Start, end: End) -> ReadSpec {
 
 fn values(records: &[(i32, i64, String, i64)]) -> Vec<String> {
     records.iter().map(|r| r.2.clone()).collect()
-}
-
-fn each_broker() -> Vec<&'static KafkaBroker> {
-    let brokers = kafka_brokers();
-    if brokers.is_empty() {
-        eprintln!("skipped: this machine runs no Kafka-protocol broker");
-    }
-    brokers
 }
 
 #[tokio::test]

@@ -4,19 +4,13 @@
 //! when Kafka is missing, unknown, unreachable or hangs.
 
 use super::*;
-use jobserver_connectors::kafka::{Kafka, KafkaSettings, OutgoingRecord, ReadSpec};
+use jobserver_connectors::kafka::{Kafka, OutgoingRecord, ReadSpec};
 use jobserver_tests::ServerOptions;
-use jobserver_tests::systems::{KafkaBroker, create_topic, kafka_brokers, unique_name};
+use jobserver_tests::systems::{KafkaBroker, create_topic, each_broker, unique_name};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 fn client(broker: &KafkaBroker) -> Kafka {
-    Kafka::new(KafkaSettings {
-        brokers: broker.bootstrap.clone(),
-        options: BTreeMap::new(),
-        timeout: WAIT,
-    })
-    .unwrap()
+    broker.connector()
 }
 
 /// A server whose jobs reach `broker` by default, with the Kafka examples uploaded.
@@ -49,14 +43,6 @@ fn text(partition: i32, value: &str, timestamp: i64) -> OutgoingRecord {
 }
 
 const T0: i64 = 1_458_004_681_000; // 2016-03-15T01:18:01Z
-
-fn each_broker() -> Vec<&'static KafkaBroker> {
-    let brokers = kafka_brokers();
-    if brokers.is_empty() {
-        eprintln!("skipped: this machine runs no Kafka-protocol broker");
-    }
-    brokers
-}
 
 #[tokio::test]
 async fn word_count_counts_exactly_over_partitions_and_time_ranges() {

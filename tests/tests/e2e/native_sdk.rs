@@ -2,13 +2,11 @@
 //! job crate compiles it, the SDK reaches the real broker and node the test
 //! names, and the job gives what it gives in the server.
 
-use super::WAIT;
-use jobserver_connectors::kafka::{Kafka, KafkaSettings, OutgoingRecord};
-use jobserver_tests::systems::{cassandra, cql, create_topic, kafka_brokers, unique_name};
+use jobserver_connectors::kafka::OutgoingRecord;
+use jobserver_tests::systems::{cassandra, create_topic, fresh_keyspace, kafka_brokers, unique_name};
 use job_sdk::testing::{self, CassandraCluster};
 use job_sdk::{Config, Job, json};
 use kafka_word_count::KafkaWordCount;
-use std::collections::BTreeMap;
 
 #[tokio::test]
 async fn the_word_count_runs_natively_against_real_kafka_and_cassandra() {
@@ -18,23 +16,13 @@ async fn the_word_count_runs_natively_against_real_kafka_and_cassandra() {
     };
     let topic = unique_name("native");
     create_topic(broker, &topic, 2).await;
-    let kafka = Kafka::new(KafkaSettings {
-        brokers: broker.bootstrap.clone(),
-        options: BTreeMap::new(),
-        timeout: WAIT,
-    })
-    .unwrap();
+    let kafka = broker.connector();
     let records = ["one two", "two"].map(|text| OutgoingRecord {
         value: Some(text.as_bytes().to_vec()),
         ..OutgoingRecord::default()
     });
     kafka.produce(&topic, &records).await.unwrap();
-    let keyspace = unique_name("native");
-    cql(
-        node,
-        &format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
-    )
-    .await;
+    let keyspace = fresh_keyspace(node, "native").await;
 
     let (bootstrap, contact) = (broker.bootstrap.clone(), node.clone());
     // The job is plain blocking code, as in the component: run it off the test's runtime.
