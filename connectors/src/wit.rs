@@ -139,7 +139,15 @@ macro_rules! wit_flat_conversions {
                     Flat::Map(n) => V::Map(n),
                     Flat::Tuple(n) => V::Tuple(n),
                     Flat::Vector(n) => V::Vector(n),
-                    Flat::Udt { keyspace, name, fields } => V::Udt($udt { keyspace, name, fields }),
+                    Flat::Udt {
+                        keyspace,
+                        name,
+                        fields,
+                    } => V::Udt($udt {
+                        keyspace,
+                        name,
+                        fields,
+                    }),
                 }
             }
         }

@@ -204,7 +204,10 @@ mod tests {
             let error = run(JOBS, entry, config).unwrap_err();
             (error.class, error.message)
         };
-        assert_eq!(error("hello", "{}"), ("JobError".to_owned(), "name: is required".to_owned()));
+        assert_eq!(
+            error("hello", "{}"),
+            ("JobError".to_owned(), "name: is required".to_owned())
+        );
         assert_eq!(error("fails", "{}"), ("BadInput".to_owned(), "on purpose".to_owned()));
     }
 

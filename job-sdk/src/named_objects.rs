@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 
 #[cfg(target_arch = "wasm32")]
 use crate::__private::bindings::jobserver::job::named_objects as host;
-use crate::JobError;
 use crate::__private::bindings::jobserver::job::named_objects::Error;
+use crate::JobError;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::native::named_objects as host;
 

@@ -25,7 +25,9 @@ pub fn parse_millis(text: &str) -> Result<i64, String> {
         }
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN)).timestamp_millis());
+        return Ok(Utc
+            .from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN))
+            .timestamp_millis());
     }
     Err(format!(
         "'{text}' is not an ISO-8601 time such as 2016-03-15T01:18:01 (UTC) or 2016-03-15T01:18:01+01:00"
@@ -46,7 +48,10 @@ pub fn month_millis(year: i32, month: u32) -> (i64, i64) {
     let month = month.clamp(1, 12);
     let start = |year: i32, month: u32| {
         NaiveDate::from_ymd_opt(year, month, 1)
-            .map(|date| Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN)).timestamp_millis())
+            .map(|date| {
+                Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN))
+                    .timestamp_millis()
+            })
             .unwrap_or(i64::MAX)
     };
     let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };

@@ -181,7 +181,7 @@ async fn run(
     let runtime = Runtime::new(settings.cache_dir.clone()).context("cannot start the WebAssembly runtime")?;
     let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone())
         .await
-        .context("cannot take up the jobs and contexts of the last run")?;
+        .context("cannot start the scheduler")?;
     // The first purge runs before the server answers, so that nothing past
     // its retention is served after a restart.
     purge(&scheduler).await;

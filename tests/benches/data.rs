@@ -6,7 +6,7 @@
 //! that prints figures: `cargo bench -p jobserver-tests --bench data`.
 //! `BENCH_RECORDS` and `BENCH_ROWS` change the sizes.
 
-use jobserver_tests::systems::{self, CassandraNode, KafkaBroker, create_topic, cql, cql_session, unique_name};
+use jobserver_tests::systems::{self, CassandraNode, KafkaBroker, cql, cql_session, create_topic, unique_name};
 use jobserver_tests::{Api, ServerOptions, TestServer, components, fresh_database};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -31,8 +31,8 @@ async fn main() {
     let rows = size("BENCH_ROWS", 200_000);
     let broker = systems::apache_kafka().expect("the benchmark needs Apache Kafka (Java and Maven)");
     let node = systems::cassandra();
-    let mut options = ServerOptions::with_database(&fresh_database().await)
-        .env("JOBSERVER_KAFKA_BROKERS", &broker.bootstrap);
+    let mut options =
+        ServerOptions::with_database(&fresh_database().await).env("JOBSERVER_KAFKA_BROKERS", &broker.bootstrap);
     if let Some(node) = node {
         options = options
             .env("JOBSERVER_CASSANDRA_NODES", &node.contact_point)
@@ -44,9 +44,17 @@ async fn main() {
     for (app, bytes) in [("wc", &components().kafka_word_count), ("tj", &components().test_jobs)] {
         assert_eq!(api.upload(app, bytes).await.status, 201);
     }
-    assert_eq!(api.post("/contexts/bench?memory-per-node=1g&job-timeout=30m", "").await.status, 200);
+    assert_eq!(
+        api.post("/contexts/bench?memory-per-node=1g&job-timeout=30m", "")
+            .await
+            .status,
+        200
+    );
 
-    println!("jobserver data benchmark, Apache Kafka on {}, {records} records", broker.bootstrap);
+    println!(
+        "jobserver data benchmark, Apache Kafka on {}, {records} records",
+        broker.bootstrap
+    );
     let topic = unique_name("bench");
     create_topic(broker, &topic, PARTITIONS).await;
     let native_produce = produce_natively(broker, &topic, records).await;
@@ -100,7 +108,14 @@ fn print_ratio(what: &str, job: f64, native: f64, unit: &str) {
 
 fn value(i: usize) -> String {
     let word = |n: usize| VOCABULARY[n % VOCABULARY.len()];
-    format!("{} {} {} {} {}", word(i), word(i / 3), word(i / 7), word(i / 11), word(i / 13))
+    format!(
+        "{} {} {} {} {}",
+        word(i),
+        word(i / 3),
+        word(i / 7),
+        word(i / 11),
+        word(i / 13)
+    )
 }
 
 /// Sends `records` values with a plain FutureProducer, as a native client
@@ -199,7 +214,9 @@ fn topic_bytes(broker: &KafkaBroker, topic: &str) -> usize {
 
 async fn sync_job(api: &Api, query: &str, config: &str) -> (serde_json::Value, Duration) {
     let started = Instant::now();
-    let reply = api.submit(&format!("{query}&context=bench&sync=true&timeout=30m"), config).await;
+    let reply = api
+        .submit(&format!("{query}&context=bench&sync=true&timeout=30m"), config)
+        .await;
     let elapsed = started.elapsed();
     assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
     (reply.body["result"].clone(), elapsed)
@@ -243,7 +260,11 @@ async fn read_with_connector(broker: &KafkaBroker, topic: &str, records: usize) 
         max_bytes: 4 << 20,
     };
     let mut count = 0;
-    while let Some(batch) = reader.next_batch(limits, |r| r.value().map(<[u8]>::to_vec)).await.unwrap() {
+    while let Some(batch) = reader
+        .next_batch(limits, |r| r.value().map(<[u8]>::to_vec))
+        .await
+        .unwrap()
+    {
         count += batch.len();
     }
     assert_eq!(count, records);
@@ -260,7 +281,11 @@ async fn produce_with_job(api: &Api, topic: &str, records: usize) -> f64 {
 async fn cassandra_reads(api: &Api, node: &CassandraNode, rows: usize) {
     let keyspace = systems::fresh_keyspace(node, "bench").await;
     let table = format!("{keyspace}.rows");
-    cql(node, &format!("CREATE TABLE {table} (id int PRIMARY KEY, v bigint, payload text)")).await;
+    cql(
+        node,
+        &format!("CREATE TABLE {table} (id int PRIMARY KEY, v bigint, payload text)"),
+    )
+    .await;
     let session = cql_session(node).await;
     let insert: PreparedStatement = session
         .prepare(format!("INSERT INTO {table} (id, v, payload) VALUES (?, ?, ?)"))
@@ -268,7 +293,9 @@ async fn cassandra_reads(api: &Api, node: &CassandraNode, rows: usize) {
         .unwrap();
     let payload = "x".repeat(30);
     for chunk in (0..rows as i32).collect::<Vec<_>>().chunks(500) {
-        let writes = chunk.iter().map(|&id| session.execute_unpaged(&insert, (id, i64::from(id), payload.as_str())));
+        let writes = chunk
+            .iter()
+            .map(|&id| session.execute_unpaged(&insert, (id, i64::from(id), payload.as_str())));
         for result in futures_join(writes).await {
             result.unwrap();
         }
@@ -303,7 +330,12 @@ async fn cassandra_reads(api: &Api, node: &CassandraNode, rows: usize) {
         native_best = native_best.max(native);
         job_best = job_best.max(job);
     }
-    print_ratio(&format!("Cassandra read ({rows} rows)"), job_best, native_best, "rows/s");
+    print_ratio(
+        &format!("Cassandra read ({rows} rows)"),
+        job_best,
+        native_best,
+        "rows/s",
+    );
 }
 
 async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {

@@ -18,6 +18,8 @@ enum Finding {
     Connection(String),
     /// A request took longer than its timeout.
     Timeout,
+    /// Refused on the client's side before the database saw it.
+    Refused(ErrorKind, String),
 }
 
 fn find(error: &(dyn StdError + 'static)) -> Option<Finding> {
@@ -31,6 +33,10 @@ fn find(error: &(dyn StdError + 'static)) -> Option<Finding> {
     if let Some(error) = error.downcast_ref::<ConnectionSetupRequestError>() {
         return match error.get_error() {
             ConnectionSetupRequestErrorKind::DbError(db, message) => Some(Finding::Db(db.clone(), message.clone())),
+            ConnectionSetupRequestErrorKind::MissingAuthentication => Some(Finding::Refused(
+                ErrorKind::PermissionDenied,
+                "the cluster requires a user and password (cassandra.username, cassandra.password)".to_string(),
+            )),
             other => Some(Finding::Connection(other.to_string())),
         };
     }
@@ -68,6 +74,9 @@ fn find(error: &(dyn StdError + 'static)) -> Option<Finding> {
     }
     if let Some(error) = error.downcast_ref::<UseKeyspaceError>() {
         return match error {
+            UseKeyspaceError::BadKeyspaceName(bad) => {
+                Some(Finding::Refused(ErrorKind::InvalidRequest, bad.to_string()))
+            }
             UseKeyspaceError::RequestError(attempt) => find(attempt),
             UseKeyspaceError::RequestTimeout(_) => Some(Finding::Timeout),
             _ => None,
@@ -81,9 +90,10 @@ fn find(error: &(dyn StdError + 'static)) -> Option<Finding> {
     }
     if let Some(error) = error.downcast_ref::<NewSessionError>() {
         return match error {
-            NewSessionError::FailedToResolveAnyHostname(hosts) => {
-                Some(Finding::Connection(format!("no address found for {}", hosts.join(", "))))
-            }
+            NewSessionError::FailedToResolveAnyHostname(hosts) => Some(Finding::Connection(format!(
+                "no address found for {}",
+                hosts.join(", ")
+            ))),
             NewSessionError::MetadataError(metadata) => find(metadata),
             NewSessionError::UseKeyspaceError(use_keyspace) => find(use_keyspace),
             _ => None,
@@ -101,7 +111,13 @@ fn db_kind(db: &DbError, message: &str) -> ErrorKind {
         }
         DbError::Invalid => {
             let message = message.to_ascii_lowercase();
-            let missing = ["unconfigured table", "does not exist", "undefined column", "unknown keyspace", "not found"];
+            let missing = [
+                "unconfigured table",
+                "does not exist",
+                "undefined column",
+                "unknown keyspace",
+                "not found",
+            ];
             if missing.iter().any(|words| message.contains(words)) {
                 ErrorKind::NotFound
             } else {
@@ -126,6 +142,7 @@ pub fn classify<E: StdError + 'static>(nodes: &str, doing: &str, error: &E) -> E
             ErrorKind::Timeout,
             format!("{doing}: the Cassandra nodes at {nodes} did not answer in time"),
         ),
+        Some(Finding::Refused(kind, reason)) => Error::new(kind, format!("{doing}: {reason}")),
         None => Error::new(ErrorKind::Other, format!("{doing}: {error}")),
     }
 }

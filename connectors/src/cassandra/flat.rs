@@ -11,7 +11,9 @@
 use bigdecimal::BigDecimal;
 use num_bigint::BigInt;
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType};
-use scylla::value::{Counter, CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint};
+use scylla::value::{
+    Counter, CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint,
+};
 use std::net::IpAddr;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -69,18 +71,34 @@ pub const MAX_DEPTH: usize = 32;
 /// CQL's `date` counts days from 2^31 days before the epoch.
 const DATE_EPOCH: i64 = 1 << 31;
 
+/// Most bytes of a varint or decimal's digits a value may have: turning
+/// numbers into text takes time growing with the square of their length, and
+/// a host call must stay short enough for a kill to stop it. Ten thousand
+/// decimal digits is far beyond any real use.
+const MAX_NUMBER_BYTES: usize = 4_200;
+const MAX_NUMBER_DIGITS: usize = 10_000;
+
+fn too_long(kind: &str) -> String {
+    format!("a {kind} of more than {MAX_NUMBER_DIGITS} digits is more than a job can take or give")
+}
+
 /// Appends `value` (`None`: null) to a flat row.
-pub fn flatten(value: Option<&CqlValue>, out: &mut Vec<Flat>) {
+pub fn flatten(value: Option<&CqlValue>, out: &mut Vec<Flat>) -> Result<(), String> {
     let Some(value) = value else {
         out.push(Flat::Null);
-        return;
+        return Ok(());
     };
     let flat = match value {
         CqlValue::Ascii(v) => Flat::Ascii(v.clone()),
         CqlValue::Boolean(v) => Flat::Boolean(*v),
         CqlValue::Blob(v) => Flat::Blob(v.clone()),
         CqlValue::Counter(Counter(v)) => Flat::Counter(*v),
-        CqlValue::Decimal(v) => Flat::Decimal(BigDecimal::from(v.clone()).to_string()),
+        CqlValue::Decimal(v) => {
+            if v.as_signed_be_bytes_slice_and_exponent().0.len() > MAX_NUMBER_BYTES {
+                return Err(too_long("decimal"));
+            }
+            Flat::Decimal(BigDecimal::from(v.clone()).to_string())
+        }
         CqlValue::Date(CqlDate(days)) => Flat::Date((i64::from(*days) - DATE_EPOCH) as i32),
         CqlValue::Double(v) => Flat::Double(*v),
         CqlValue::Duration(d) => Flat::Duration {
@@ -100,7 +118,12 @@ pub fn flatten(value: Option<&CqlValue>, out: &mut Vec<Flat>) {
         CqlValue::Time(CqlTime(v)) => Flat::Time(*v),
         CqlValue::Timeuuid(v) => Flat::Timeuuid(v.to_string()),
         CqlValue::Uuid(v) => Flat::Uuid(v.to_string()),
-        CqlValue::Varint(v) => Flat::Varint(BigInt::from(v.clone()).to_string()),
+        CqlValue::Varint(v) => {
+            if v.as_signed_bytes_be_slice().len() > MAX_NUMBER_BYTES {
+                return Err(too_long("varint"));
+            }
+            Flat::Varint(BigInt::from(v.clone()).to_string())
+        }
         CqlValue::List(items) | CqlValue::Set(items) | CqlValue::Vector(items) => {
             out.push(match value {
                 CqlValue::List(_) => Flat::List(items.len() as u32),
@@ -108,24 +131,24 @@ pub fn flatten(value: Option<&CqlValue>, out: &mut Vec<Flat>) {
                 _ => Flat::Vector(items.len() as u32),
             });
             for item in items {
-                flatten(Some(item), out);
+                flatten(Some(item), out)?;
             }
-            return;
+            return Ok(());
         }
         CqlValue::Map(pairs) => {
             out.push(Flat::Map(pairs.len() as u32));
             for (key, value) in pairs {
-                flatten(Some(key), out);
-                flatten(Some(value), out);
+                flatten(Some(key), out)?;
+                flatten(Some(value), out)?;
             }
-            return;
+            return Ok(());
         }
         CqlValue::Tuple(items) => {
             out.push(Flat::Tuple(items.len() as u32));
             for item in items {
-                flatten(item.as_ref(), out);
+                flatten(item.as_ref(), out)?;
             }
-            return;
+            return Ok(());
         }
         CqlValue::UserDefinedType { keyspace, name, fields } => {
             out.push(Flat::Udt {
@@ -134,15 +157,16 @@ pub fn flatten(value: Option<&CqlValue>, out: &mut Vec<Flat>) {
                 fields: fields.iter().map(|(field, _)| field.clone()).collect(),
             });
             for (_, value) in fields {
-                flatten(value.as_ref(), out);
+                flatten(value.as_ref(), out)?;
             }
-            return;
+            return Ok(());
         }
         // `CqlValue` is non-exhaustive: a type added to the driver shows up
         // as its text until this learns it.
         other => Flat::Text(format!("{other:?}")),
     };
     out.push(flat);
+    Ok(())
 }
 
 /// A flat value parsed back into its shape.
@@ -191,7 +215,13 @@ pub fn bind(value: Tree, typ: &ColumnType<'_>) -> Result<Option<CqlValue>, Strin
     if head == Flat::Null {
         return Ok(None);
     }
-    let mismatch = |head: &Flat| format!("{} cannot be stored in a column of type {}", describe(head), type_name(typ));
+    let mismatch = |head: &Flat| {
+        format!(
+            "{} cannot be stored in a column of type {}",
+            describe(head),
+            type_name(typ)
+        )
+    };
     let value = match typ {
         ColumnType::Native(native) => bind_native(&head, native).ok_or_else(|| mismatch(&head))??,
         ColumnType::Collection { typ: collection, .. } => match (collection, &head) {
@@ -214,7 +244,9 @@ pub fn bind(value: Tree, typ: &ColumnType<'_>) -> Result<Option<CqlValue>, Strin
             _ => return Err(mismatch(&head)),
         },
         ColumnType::Vector { typ: item, dimensions } => match head {
-            Flat::List(n) | Flat::Vector(n) if n == u32::from(*dimensions) => CqlValue::Vector(bind_all(children, item)?),
+            Flat::List(n) | Flat::Vector(n) if n == u32::from(*dimensions) => {
+                CqlValue::Vector(bind_all(children, item)?)
+            }
             Flat::List(n) | Flat::Vector(n) => {
                 return Err(format!("a {} needs {dimensions} values, not {n}", type_name(typ)));
             }
@@ -228,6 +260,9 @@ pub fn bind(value: Tree, typ: &ColumnType<'_>) -> Result<Option<CqlValue>, Strin
                     .map(|(child, typ)| bind(child, typ))
                     .collect::<Result<_, _>>()?,
             ),
+            Flat::Tuple(n) | Flat::List(n) => {
+                return Err(format!("a {} needs {} values, not {n}", type_name(typ), types.len()));
+            }
             _ => return Err(mismatch(&head)),
         },
         ColumnType::UserDefinedType { definition, .. } => {
@@ -281,7 +316,9 @@ fn bind_native(head: &Flat, native: &NativeType) -> Option<Result<CqlValue, Stri
                 N::SmallInt => i16::try_from(n).map(CqlValue::SmallInt).map_err(|_| out_of_range(&n)),
                 N::Int => i32::try_from(n).map(CqlValue::Int).map_err(|_| out_of_range(&n)),
                 N::BigInt => i64::try_from(n).map(CqlValue::BigInt).map_err(|_| out_of_range(&n)),
-                _ => i64::try_from(n).map(|n| CqlValue::Counter(Counter(n))).map_err(|_| out_of_range(&n)),
+                _ => i64::try_from(n)
+                    .map(|n| CqlValue::Counter(Counter(n)))
+                    .map_err(|_| out_of_range(&n)),
             }
         }
         (N::TinyInt | N::SmallInt | N::Int | N::BigInt | N::Counter, Flat::Varint(text)) => {
@@ -292,6 +329,11 @@ fn bind_native(head: &Flat, native: &NativeType) -> Option<Result<CqlValue, Stri
                     native_name(native)
                 )),
             }
+        }
+        (N::Varint | N::Decimal, Flat::Varint(text) | Flat::Decimal(text) | Flat::Text(text) | Flat::Ascii(text))
+            if text.len() > MAX_NUMBER_DIGITS + 2 =>
+        {
+            Err(too_long(native_name(native)))
         }
         (N::Varint, Flat::Varint(text) | Flat::Text(text) | Flat::Ascii(text)) => BigInt::from_str(text.trim())
             .map(|n| CqlValue::Varint(CqlVarint::from(n)))
@@ -349,11 +391,13 @@ fn bind_native(head: &Flat, native: &NativeType) -> Option<Result<CqlValue, Stri
         (N::Uuid, Flat::Uuid(v) | Flat::Timeuuid(v) | Flat::Text(v) | Flat::Ascii(v)) => Uuid::parse_str(v.trim())
             .map(CqlValue::Uuid)
             .map_err(|_| format!("'{v}' is not a UUID")),
-        (N::Timeuuid, Flat::Uuid(v) | Flat::Timeuuid(v) | Flat::Text(v) | Flat::Ascii(v)) => match Uuid::parse_str(v.trim()) {
-            Ok(uuid) if uuid.get_version_num() == 1 => Ok(CqlValue::Timeuuid(CqlTimeuuid::from(uuid))),
-            Ok(_) => Err(format!("'{v}' is a UUID but not a time-based (version 1) one")),
-            Err(_) => Err(format!("'{v}' is not a UUID")),
-        },
+        (N::Timeuuid, Flat::Uuid(v) | Flat::Timeuuid(v) | Flat::Text(v) | Flat::Ascii(v)) => {
+            match Uuid::parse_str(v.trim()) {
+                Ok(uuid) if uuid.get_version_num() == 1 => Ok(CqlValue::Timeuuid(CqlTimeuuid::from(uuid))),
+                Ok(_) => Err(format!("'{v}' is a UUID but not a time-based (version 1) one")),
+                Err(_) => Err(format!("'{v}' is not a UUID")),
+            }
+        }
         (N::Inet, Flat::Inet(v) | Flat::Text(v) | Flat::Ascii(v)) => IpAddr::from_str(v.trim())
             .map(CqlValue::Inet)
             .map_err(|_| format!("'{v}' is not an IP address")),

@@ -18,7 +18,7 @@ fn list_of(item: ColumnType<'static>) -> ColumnType<'static> {
 
 fn flat(value: &CqlValue) -> Vec<Flat> {
     let mut out = Vec::new();
-    flatten(Some(value), &mut out);
+    flatten(Some(value), &mut out).unwrap();
     out
 }
 
@@ -42,7 +42,10 @@ fn every_native_type_goes_out_and_comes_back() {
         (CqlValue::Boolean(true), N::Boolean),
         (CqlValue::Blob(vec![0, 1, 255]), N::Blob),
         (CqlValue::Counter(Counter(-7)), N::Counter),
-        (CqlValue::Decimal(CqlDecimal::try_from(BigDecimal::from_str("-12.50").unwrap()).unwrap()), N::Decimal),
+        (
+            CqlValue::Decimal(CqlDecimal::try_from(BigDecimal::from_str("-12.50").unwrap()).unwrap()),
+            N::Decimal,
+        ),
         (CqlValue::Date(CqlDate((DATE_EPOCH + 19_000) as u32)), N::Date),
         (CqlValue::Date(CqlDate((DATE_EPOCH - 1) as u32)), N::Date),
         (CqlValue::Double(2.5), N::Double),
@@ -67,7 +70,9 @@ fn every_native_type_goes_out_and_comes_back() {
         (CqlValue::Timeuuid(CqlTimeuuid::from(timeuuid)), N::Timeuuid),
         (CqlValue::Uuid(uuid), N::Uuid),
         (
-            CqlValue::Varint(CqlVarint::from(BigInt::from_str("123456789012345678901234567890").unwrap())),
+            CqlValue::Varint(CqlVarint::from(
+                BigInt::from_str("123456789012345678901234567890").unwrap(),
+            )),
             N::Varint,
         ),
     ];
@@ -84,7 +89,9 @@ fn native_values_flatten_as_jobs_expect_them() {
         [Flat::Varint("-42".into())]
     );
     assert_eq!(
-        flat(&CqlValue::Decimal(CqlDecimal::try_from(BigDecimal::from_str("3.140").unwrap()).unwrap())),
+        flat(&CqlValue::Decimal(
+            CqlDecimal::try_from(BigDecimal::from_str("3.140").unwrap()).unwrap()
+        )),
         [Flat::Decimal("3.140".into())]
     );
     assert_eq!(
@@ -93,7 +100,7 @@ fn native_values_flatten_as_jobs_expect_them() {
     );
     assert_eq!(flat(&CqlValue::Empty), [Flat::Null]);
     let mut out = Vec::new();
-    flatten(None, &mut out);
+    flatten(None, &mut out).unwrap();
     assert_eq!(out, [Flat::Null]);
 }
 
@@ -137,7 +144,13 @@ fn collections_flatten_depth_first_and_come_back() {
 fn tuples_vectors_and_user_defined_types() {
     let tuple_type = ColumnType::Tuple(vec![native(NativeType::Int), native(NativeType::Text)]);
     assert_eq!(type_name(&tuple_type), "tuple<int, text>");
-    round_trip(CqlValue::Tuple(vec![Some(CqlValue::Int(1)), None]), tuple_type);
+    round_trip(CqlValue::Tuple(vec![Some(CqlValue::Int(1)), None]), tuple_type.clone());
+    let one = parse(vec![Flat::Tuple(1), Flat::Int(1)]).unwrap().remove(0);
+    assert!(
+        bind(one, &tuple_type)
+            .unwrap_err()
+            .contains("tuple<int, text> needs 2 values, not 1")
+    );
 
     let vector_type = ColumnType::Vector {
         typ: Box::new(native(NativeType::Float)),
@@ -167,7 +180,10 @@ fn tuples_vectors_and_user_defined_types() {
         CqlValue::UserDefinedType {
             keyspace: "ks".into(),
             name: "address".into(),
-            fields: vec![("street".into(), Some(CqlValue::Text("Main".into()))), ("zip".into(), None)],
+            fields: vec![
+                ("street".into(), Some(CqlValue::Text("Main".into()))),
+                ("zip".into(), None),
+            ],
         },
         address.clone(),
     );
@@ -212,7 +228,10 @@ fn values_are_converted_to_the_column_type_where_nothing_is_lost() {
     use NativeType as N;
     assert_eq!(bind_one(Flat::Int(5), N::BigInt), Ok(Some(CqlValue::BigInt(5))));
     assert_eq!(bind_one(Flat::BigInt(5), N::Int), Ok(Some(CqlValue::Int(5))));
-    assert_eq!(bind_one(Flat::BigInt(5), N::Counter), Ok(Some(CqlValue::Counter(Counter(5)))));
+    assert_eq!(
+        bind_one(Flat::BigInt(5), N::Counter),
+        Ok(Some(CqlValue::Counter(Counter(5))))
+    );
     assert_eq!(bind_one(Flat::BigInt(3), N::Double), Ok(Some(CqlValue::Double(3.0))));
     assert_eq!(bind_one(Flat::Double(0.5), N::Float), Ok(Some(CqlValue::Float(0.5))));
     assert_eq!(bind_one(Flat::Float(0.5), N::Double), Ok(Some(CqlValue::Double(0.5))));
@@ -231,15 +250,24 @@ fn values_are_converted_to_the_column_type_where_nothing_is_lost() {
         bind_one(Flat::BigInt(9), N::Varint),
         Ok(Some(CqlValue::Varint(CqlVarint::from(BigInt::from(9)))))
     );
-    assert_eq!(bind_one(Flat::BigInt(1000), N::Timestamp), Ok(Some(CqlValue::Timestamp(CqlTimestamp(1000)))));
-    assert_eq!(bind_one(Flat::Ascii("a".into()), N::Text), Ok(Some(CqlValue::Text("a".into()))));
+    assert_eq!(
+        bind_one(Flat::BigInt(1000), N::Timestamp),
+        Ok(Some(CqlValue::Timestamp(CqlTimestamp(1000))))
+    );
+    assert_eq!(
+        bind_one(Flat::Ascii("a".into()), N::Text),
+        Ok(Some(CqlValue::Text("a".into())))
+    );
     assert_eq!(bind_one(Flat::Null, N::Int), Ok(None));
 }
 
 #[test]
 fn values_that_would_lose_something_are_refused_with_a_reason() {
     use NativeType as N;
-    assert_eq!(bind_one(Flat::BigInt(300), N::TinyInt).unwrap_err(), "300 is out of range for a tinyint");
+    assert_eq!(
+        bind_one(Flat::BigInt(300), N::TinyInt).unwrap_err(),
+        "300 is out of range for a tinyint"
+    );
     assert_eq!(
         bind_one(Flat::Double(0.1), N::Float).unwrap_err(),
         "0.1 cannot be stored exactly in a float"
@@ -252,14 +280,23 @@ fn values_that_would_lose_something_are_refused_with_a_reason() {
         bind_one(Flat::Text("x".into()), N::Int).unwrap_err(),
         "text cannot be stored in a column of type int"
     );
-    assert_eq!(bind_one(Flat::Text("nope".into()), N::Uuid).unwrap_err(), "'nope' is not a UUID");
+    assert_eq!(
+        bind_one(Flat::Text("nope".into()), N::Uuid).unwrap_err(),
+        "'nope' is not a UUID"
+    );
     assert!(
         bind_one(Flat::Text("550e8400-e29b-41d4-a716-446655440000".into()), N::Timeuuid)
             .unwrap_err()
             .contains("not a time-based")
     );
-    assert_eq!(bind_one(Flat::Text("é".into()), N::Ascii).unwrap_err(), "'é' is not ASCII text");
-    assert_eq!(bind_one(Flat::Time(-1), N::Time).unwrap_err(), "-1 ns is not a time of day");
+    assert_eq!(
+        bind_one(Flat::Text("é".into()), N::Ascii).unwrap_err(),
+        "'é' is not ASCII text"
+    );
+    assert_eq!(
+        bind_one(Flat::Time(-1), N::Time).unwrap_err(),
+        "-1 ns is not a time of day"
+    );
     assert_eq!(
         bind_one(Flat::Double(1.0), N::BigInt).unwrap_err(),
         "a floating-point number cannot be stored in a column of type bigint"
@@ -281,7 +318,44 @@ fn flat_lists_are_checked_while_parsing() {
         .chain([Flat::Int(1)])
         .collect();
     assert!(parse(deep).unwrap_err().contains("nested more than 32"));
-    let three = parse(vec![Flat::Int(1), Flat::Map(1), Flat::Text("k".into()), Flat::Null, Flat::Null]).unwrap();
+    let three = parse(vec![
+        Flat::Int(1),
+        Flat::Map(1),
+        Flat::Text("k".into()),
+        Flat::Null,
+        Flat::Null,
+    ])
+    .unwrap();
     assert_eq!(three.len(), 3);
     assert_eq!(three[1].children.len(), 2);
+}
+
+#[test]
+fn numbers_too_long_to_convert_quickly_are_refused() {
+    let digits = "9".repeat(MAX_NUMBER_DIGITS + 10);
+    assert!(
+        bind_one(Flat::Varint(digits.clone()), NativeType::Varint)
+            .unwrap_err()
+            .contains("more than 10000 digits")
+    );
+    assert!(
+        bind_one(Flat::Decimal(digits.clone()), NativeType::Decimal)
+            .unwrap_err()
+            .contains("more than 10000 digits")
+    );
+    let huge = CqlValue::Varint(CqlVarint::from_signed_bytes_be(vec![1; MAX_NUMBER_BYTES + 1]));
+    assert!(flatten(Some(&huge), &mut Vec::new()).unwrap_err().contains("varint"));
+    let fine = "9".repeat(1000);
+    assert!(bind_one(Flat::Varint(fine), NativeType::Varint).is_ok());
+}
+
+#[test]
+fn decimals_with_huge_exponents_stay_short() {
+    let tiny = CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_and_exponent(vec![1], 100_000_000));
+    let flat = flat(&tiny);
+    assert!(
+        matches!(&flat[..], [Flat::Decimal(text)] if text.len() < 40),
+        "{flat:?}"
+    );
+    assert!(bind_one(Flat::Decimal("1e-100000000".into()), NativeType::Decimal).is_ok());
 }

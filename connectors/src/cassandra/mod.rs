@@ -145,6 +145,9 @@ impl Cassandra {
             builder = builder.use_keyspace(keyspace, false);
         }
         let nodes = settings.nodes.join(",");
+        // Connecting is a connection and then requests for the cluster's
+        // metadata, each under the timeout: twice it lets the driver's own
+        // error, which says more, come first.
         let connecting = tokio::time::timeout(settings.timeout * 2, builder.build());
         let session = match connecting.await {
             Ok(Ok(session)) => session,
@@ -197,7 +200,12 @@ pub struct Page {
 impl Session {
     /// Prepares `cql` (once per keyspace session: the cache remembers it) and
     /// converts the values to the types of its bind markers.
-    async fn prepare(&self, cql: &str, values: Vec<Flat>, page_size: Option<u32>) -> Result<(PreparedStatement, Vec<Option<CqlValue>>)> {
+    async fn prepare(
+        &self,
+        cql: &str,
+        values: Vec<Flat>,
+        page_size: Option<u32>,
+    ) -> Result<(PreparedStatement, Vec<Option<CqlValue>>)> {
         let mut statement = Statement::new(cql);
         if let Some(page_size) = page_size {
             statement = statement.with_page_size(page_size as i32);
@@ -212,7 +220,8 @@ impl Session {
             .iter()
             .map(|spec| spec.typ().clone().into_owned())
             .collect();
-        let trees = flat::parse(values).map_err(|error| Error::invalid(format!("the values for `{}`: {error}", shorten(cql))))?;
+        let trees = flat::parse(values)
+            .map_err(|error| Error::invalid(format!("the values for `{}`: {error}", shorten(cql))))?;
         if trees.len() != markers.len() {
             return Err(Error::invalid(format!(
                 "`{}` has {} bind markers (?) but {} values were given",
@@ -344,7 +353,8 @@ impl Pager {
             let row = row.map_err(|error| Error::other(format!("{doing}: {error}")))?;
             let mut flat = Vec::with_capacity(row.columns.len());
             for value in &row.columns {
-                flat::flatten(value.as_ref(), &mut flat);
+                flat::flatten(value.as_ref(), &mut flat)
+                    .map_err(|error| Error::invalid(format!("{doing}: {error}")))?;
             }
             page_rows.push(flat);
         }

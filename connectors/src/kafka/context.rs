@@ -2,7 +2,8 @@
 //! transport errors that explain a later timeout. librdkafka retries a broker
 //! it cannot reach until a request times out, and the timeout alone says only
 //! "Local: Timed out"; the context keeps the last reason a connection failed
-//! so that the error can name what could not be reached.
+//! so that the error can name what could not be reached, or that the
+//! brokers refused the login (a wrong password must not read as a timeout).
 
 use crate::{Error, ErrorKind};
 use rdkafka::client::ClientContext;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[derive(Clone)]
 pub struct ConnectorContext {
     brokers: Arc<str>,
-    last_transport_error: Arc<Mutex<Option<String>>>,
+    last_transport_error: Arc<Mutex<Option<(ErrorKind, String)>>>,
 }
 
 impl ConnectorContext {
@@ -26,16 +27,38 @@ impl ConnectorContext {
         }
     }
 
-    fn transport_error(&self) -> Option<String> {
+    fn transport_error(&self) -> Option<(ErrorKind, String)> {
         self.last_transport_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
+    /// Keeps why the brokers could not be used. A refused login stays until
+    /// a request is answered: the brokers then count as down, which is its
+    /// consequence, not its cause.
+    fn record(&self, kind: ErrorKind, reason: &str) {
+        let mut last = self.last_transport_error.lock().unwrap_or_else(PoisonError::into_inner);
+        if kind == ErrorKind::Unreachable
+            && last
+                .as_ref()
+                .is_some_and(|(kind, _)| *kind == ErrorKind::PermissionDenied)
+        {
+            return;
+        }
+        *last = Some((kind, reason.to_string()));
+    }
+
     /// A request answered: whatever failed before is mended.
     pub fn reached(&self) {
         *self.last_transport_error.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Whether the brokers refused the login since the last answer: waiting
+    /// longer will not change that.
+    pub fn login_refused(&self) -> bool {
+        self.transport_error()
+            .is_some_and(|(kind, _)| kind == ErrorKind::PermissionDenied)
     }
 
     /// Turns an rdkafka error met while `doing` something into one of ours.
@@ -44,7 +67,14 @@ impl ConnectorContext {
         let kind = code.map_or(ErrorKind::Other, kind_of);
         match kind {
             ErrorKind::Timeout | ErrorKind::Unreachable => match self.transport_error() {
-                Some(reason) => Error::new(
+                Some((ErrorKind::PermissionDenied, reason)) => Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "{doing}: the Kafka brokers at {} refused the login: {reason}",
+                        self.brokers
+                    ),
+                ),
+                Some((_, reason)) => Error::new(
                     ErrorKind::Unreachable,
                     format!(
                         "{doing}: could not reach the Kafka brokers at {}: {reason}",
@@ -53,7 +83,10 @@ impl ConnectorContext {
                 ),
                 None if kind == ErrorKind::Unreachable => Error::new(
                     kind,
-                    format!("{doing}: could not reach the Kafka brokers at {}: {error}", self.brokers),
+                    format!(
+                        "{doing}: could not reach the Kafka brokers at {}: {error}",
+                        self.brokers
+                    ),
                 ),
                 None => Error::new(
                     kind,
@@ -63,6 +96,13 @@ impl ConnectorContext {
             _ => Error::new(kind, format!("{doing}: {}", describe(error))),
         }
     }
+}
+
+/// librdkafka's words for a SASL login or TLS handshake that failed.
+fn is_login_failure(message: &str) -> bool {
+    ["SASL", "SSL handshake failed", "Authentication failed"]
+        .iter()
+        .any(|words| message.contains(words))
 }
 
 /// rdkafka's errors print as "Message consumption error: UnknownTopicOrPartition
@@ -110,14 +150,23 @@ impl ClientContext for ConnectorContext {
             }
             _ => tracing::debug!(target: "librdkafka", brokers = %self.brokers, "{facility}: {message}"),
         }
+        // A failed login is logged at once, from librdkafka's own thread; its
+        // error event comes only when the client is next polled, which a
+        // request waiting for brokers does not do.
+        if facility == "FAIL" && is_login_failure(message) {
+            // "[thrd:sasl_ssl://host:port/bootstrap]: " names librdkafka's thread.
+            let reason = message
+                .strip_prefix("[thrd:")
+                .and_then(|rest| rest.split_once("]: "))
+                .map_or(message, |(_, reason)| reason);
+            self.record(ErrorKind::PermissionDenied, reason);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error
-            .rdkafka_error_code()
-            .is_some_and(|code| kind_of(code) == ErrorKind::Unreachable)
-        {
-            *self.last_transport_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_string());
+        let kind = error.rdkafka_error_code().map(kind_of);
+        if let Some(kind @ (ErrorKind::Unreachable | ErrorKind::PermissionDenied)) = kind {
+            self.record(kind, reason);
         }
         tracing::debug!(target: "librdkafka", brokers = %self.brokers, %error, reason, "client error");
     }
@@ -152,13 +201,41 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_after_a_refused_login_says_so() {
+        let context = ConnectorContext::new("b:9093");
+        assert!(!context.login_refused());
+        ClientContext::error(
+            &context,
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: Authentication failed due to invalid credentials",
+        );
+        assert!(context.login_refused());
+        // The brokers then count as down; the login stays the reason.
+        ClientContext::error(
+            &context,
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        let timeout = KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut);
+        let error = context.error("listing topic x", &timeout);
+        assert_eq!(error.kind, ErrorKind::PermissionDenied);
+        assert!(
+            error.message.contains("refused the login: SASL authentication error"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn broker_errors_have_kinds() {
         let context = ConnectorContext::new("b:9092");
         let unknown = KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition);
         let error = context.error("reading topic nope", &unknown);
         assert_eq!(error.kind, ErrorKind::NotFound);
         assert!(error.message.starts_with("reading topic nope: "), "{error}");
-        assert_eq!(kind_of(RDKafkaErrorCode::TopicAuthorizationFailed), ErrorKind::PermissionDenied);
+        assert_eq!(
+            kind_of(RDKafkaErrorCode::TopicAuthorizationFailed),
+            ErrorKind::PermissionDenied
+        );
         assert_eq!(kind_of(RDKafkaErrorCode::OffsetOutOfRange), ErrorKind::InvalidRequest);
         assert_eq!(kind_of(RDKafkaErrorCode::NotCoordinator), ErrorKind::Other);
     }

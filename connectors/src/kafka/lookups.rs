@@ -28,7 +28,11 @@ pub fn snapshot(
     let low = |partition: i32| lows.get(&partition).copied().flatten().unwrap_or(0).max(0);
     let fetch_at = |partition: i32, fallback: bool| {
         let listed = listed_highs.get(&partition).copied().flatten().unwrap_or(0);
-        if fallback { low(partition) } else { listed.max(low(partition)) }
+        if fallback {
+            low(partition)
+        } else {
+            listed.max(low(partition))
+        }
     };
     let doing = format!("finding where the partitions of Kafka topic '{topic}' end");
     let assign = |fallback: bool, pending: &BTreeSet<i32>| -> Result<()> {
@@ -37,7 +41,9 @@ pub fn snapshot(
             list.add_partition_offset(topic, partition, Offset::Offset(fetch_at(partition, fallback)))
                 .map_err(|error| kafka.context().error(&doing, &error))?;
         }
-        consumer.assign(&list).map_err(|error| kafka.context().error(&doing, &error))
+        consumer
+            .assign(&list)
+            .map_err(|error| kafka.context().error(&doing, &error))
     };
     let mut pending: BTreeSet<i32> = partitions.iter().copied().collect();
     let mut seen = BTreeSet::new();
@@ -56,10 +62,13 @@ pub fn snapshot(
             assign(true, &pending)?;
             continue;
         }
-        if Instant::now() >= deadline {
-            let error = last_error.unwrap_or_else(|| kafka.context().error(&doing, &KafkaError::MessageConsumption(
-                rdkafka::error::RDKafkaErrorCode::OperationTimedOut,
-            )));
+        if Instant::now() >= deadline || kafka.caller_gone() {
+            let error = last_error.unwrap_or_else(|| {
+                kafka.context().error(
+                    &doing,
+                    &KafkaError::MessageConsumption(rdkafka::error::RDKafkaErrorCode::OperationTimedOut),
+                )
+            });
             return Err(error);
         }
         match consumer.poll(Duration::from_millis(50)) {
@@ -79,7 +88,10 @@ pub fn snapshot(
                     continue;
                 }
                 let error = kafka.context().error(&doing, &error);
-                if matches!(error.kind, ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::InvalidRequest) {
+                if matches!(
+                    error.kind,
+                    ErrorKind::NotFound | ErrorKind::PermissionDenied | ErrorKind::InvalidRequest
+                ) {
                     return Err(error);
                 }
                 last_error = Some(error);
@@ -131,8 +143,8 @@ pub fn offsets_for_times(
         list.add_partition_offset(topic, partition, at)
             .map_err(|error| kafka.context().error(&doing, &error))?;
     }
-    let answered = consumer
-        .offsets_for_times(list, kafka.timeout())
+    let answered = kafka
+        .stepped(consumer, |step| consumer.offsets_for_times(list.clone(), step))
         .map_err(|error| kafka.context().error(&doing, &error))?;
     kafka.context().reached();
     Ok(answered
@@ -160,8 +172,8 @@ pub fn committed_offsets(
     for &partition in partitions {
         list.add_partition(topic, partition);
     }
-    let committed = consumer
-        .committed_offsets(list, kafka.timeout())
+    let committed = kafka
+        .stepped(consumer, |step| consumer.committed_offsets(list.clone(), step))
         .map_err(|error| kafka.context().error(&doing, &error))?;
     Ok(committed
         .elements_for_topic(topic)

@@ -8,6 +8,7 @@
 //! once per job. librdkafka's calls block, so each runs on tokio's blocking
 //! pool; a caller that stops waiting (a killed job) is never held up.
 
+mod commit;
 mod context;
 mod lookups;
 mod partition;
@@ -20,13 +21,14 @@ pub use produce::{Delivery, OutgoingRecord};
 pub use read::{BatchLimits, End, ReadSpec, Reader, RecordView, Start};
 
 use crate::{Error, ErrorKind, Result};
-use context::ConnectorContext;
+use context::{ConnectorContext, kind_of};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where the brokers are and how to talk to them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,7 @@ struct Shared {
     context: ConnectorContext,
     producer: OnceLock<FutureProducer<ConnectorContext>>,
     idle: Mutex<Vec<IdleConsumer>>,
+    calls: Arc<tokio::sync::Semaphore>,
 }
 
 struct IdleConsumer {
@@ -87,12 +90,33 @@ impl Kafka {
                 settings,
                 producer: OnceLock::new(),
                 idle: Mutex::new(Vec::new()),
+                calls: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS)),
             }),
         };
-        kafka.consumer_config(None).create::<BaseConsumer>().map_err(|error| {
-            Error::invalid(format!("the Kafka settings are not valid: {error}"))
-        })?;
+        kafka
+            .consumer_config(None)
+            .create::<BaseConsumer>()
+            .map_err(|error| kafka.settings_error(&error))?;
         Ok(kafka)
+    }
+
+    /// Why librdkafka refused the settings, naming the option but never
+    /// repeating a value: option values may be passwords.
+    fn settings_error(&self, error: &rdkafka::error::KafkaError) -> Error {
+        let text = match error {
+            rdkafka::error::KafkaError::ClientConfig(_, description, key, _) => {
+                format!("the Kafka option '{key}' is refused: {description}")
+            }
+            other => format!("the Kafka settings are not valid: {other}"),
+        };
+        let redacted = self
+            .shared
+            .settings
+            .options
+            .values()
+            .filter(|value| value.len() >= 3)
+            .fold(text, |text, value| text.replace(value.as_str(), "********"));
+        Error::invalid(redacted)
     }
 
     pub fn settings(&self) -> &KafkaSettings {
@@ -103,7 +127,7 @@ impl Kafka {
     pub async fn partitions(&self, topic: &str) -> Result<Vec<PartitionOffsets>> {
         let consumer = self.take_consumer(None)?;
         let (kafka, topic) = (self.clone(), topic.to_string());
-        blocking(move || {
+        self.blocking(move || {
             let offsets = topic_partitions(&kafka, &consumer, &topic)
                 .and_then(|partitions| lookups::snapshot(&kafka, &consumer, &topic, &partitions));
             kafka.return_consumer(None, consumer);
@@ -131,7 +155,10 @@ impl Kafka {
             max_bytes: 1 << 20,
         };
         let mut found: BTreeMap<i32, i64> = BTreeMap::new();
-        while let Some(batch) = reader.next_batch(limits, |record| (record.partition(), record.offset())).await? {
+        while let Some(batch) = reader
+            .next_batch(limits, |record| (record.partition(), record.offset()))
+            .await?
+        {
             for (partition, offset) in batch {
                 if let std::collections::btree_map::Entry::Vacant(first) = found.entry(partition) {
                     first.insert(offset);
@@ -151,9 +178,16 @@ impl Kafka {
 
     /// Opens a read; see [`ReadSpec`].
     pub async fn read(&self, spec: ReadSpec) -> Result<Reader> {
+        if let Some(group) = &spec.group
+            && (group.trim().is_empty() || group.len() > MAX_GROUP_BYTES)
+        {
+            return Err(Error::invalid(format!(
+                "a consumer group name must not be blank nor longer than {MAX_GROUP_BYTES} bytes"
+            )));
+        }
         let consumer = self.take_consumer(spec.group.as_deref())?;
         let kafka = self.clone();
-        blocking(move || Reader::open(kafka, consumer, spec)).await?
+        self.blocking(move || Reader::open(kafka, consumer, spec)).await?
     }
 
     fn consumer_config(&self, group: Option<&str>) -> ClientConfig {
@@ -168,9 +202,11 @@ impl Kafka {
             // A fetch at a partition's end waits this long before answering;
             // reads stop at ends, so waiting longer only delays them.
             .set("fetch.wait.max.ms", "25")
-            // What librdkafka prefetches per consumer, in KiB: bounded, since
-            // every open read holds one.
+            // What librdkafka prefetches per consumer, in KiB, and the most
+            // one fetch answer may carry: bounded, since every open read holds
+            // one, outside the job's memory.
             .set("queued.max.messages.kbytes", "32768")
+            .set("fetch.max.bytes", "16777216")
             // Once that much is queued librdkafka waits before fetching more
             // (1 s by default): far longer than a job takes to drain a batch.
             .set("fetch.queue.backoff.ms", "10");
@@ -249,15 +285,109 @@ impl Kafka {
     }
 }
 
+impl Kafka {
+    /// Runs blocking librdkafka calls on tokio's blocking pool, at most
+    /// `MAX_CONCURRENT_CALLS` at once for this context.
+    async fn blocking<T: Send + 'static>(&self, call: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let permit = self
+            .shared
+            .calls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::other("the Kafka client is closed"))?;
+        let gone = Arc::new(AtomicBool::new(false));
+        let flag = GoneOnDrop(gone.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            CALLER_GONE.with_borrow_mut(|slot| *slot = Some(gone));
+            let result = call();
+            CALLER_GONE.with_borrow_mut(|slot| *slot = None);
+            result
+        })
+        .await
+        .map_err(|error| Error::new(ErrorKind::Other, format!("a Kafka call failed: {error}")));
+        drop(flag);
+        result
+    }
+
+    /// Makes a request that blocks (a metadata or offset lookup) in steps of
+    /// at most `STEP`, asking again after each step that timed out or found
+    /// no broker, until the Kafka timeout passes, the brokers refuse the
+    /// login or the caller is gone: a broker that restarts is waited for, and
+    /// a thread is never held long for a job that was killed.
+    fn stepped<T>(
+        &self,
+        consumer: &KafkaConsumer,
+        mut request: impl FnMut(Duration) -> rdkafka::error::KafkaResult<T>,
+    ) -> rdkafka::error::KafkaResult<T> {
+        let deadline = Instant::now() + self.timeout();
+        loop {
+            let step = STEP
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1));
+            let outcome = request(step);
+            // librdkafka tells why brokers cannot be used (a refused login)
+            // only through events, which a waiting request does not serve.
+            // The consumer reads nothing yet (it is assigned no partition),
+            // so serving them takes no record.
+            for _ in 0..MAX_EVENTS_SERVED {
+                if consumer.poll(Duration::ZERO).is_none() {
+                    break;
+                }
+            }
+            match outcome {
+                Err(error)
+                    if error
+                        .rdkafka_error_code()
+                        .is_some_and(|code| matches!(kind_of(code), ErrorKind::Timeout | ErrorKind::Unreachable))
+                        && Instant::now() < deadline
+                        && !caller_gone()
+                        && !self.context().login_refused() => {}
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Whether the caller of the blocking call this thread runs is gone.
+    fn caller_gone(&self) -> bool {
+        caller_gone()
+    }
+}
+
 fn millis(duration: Duration) -> String {
     duration.as_millis().max(1).to_string()
 }
 
-/// Runs a blocking librdkafka call on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|error| Error::new(ErrorKind::Other, format!("a Kafka call failed: {error}")))
+/// At most how many queued events one step serves.
+const MAX_EVENTS_SERVED: usize = 100;
+/// The longest consumer group name a read may use.
+const MAX_GROUP_BYTES: usize = 255;
+/// How many librdkafka calls of one context may hold a thread at once: a
+/// thread that waits on an unreachable broker cannot be interrupted, and
+/// every context shares the one blocking pool.
+const MAX_CONCURRENT_CALLS: usize = 16;
+/// The longest one blocking request waits before it looks whether its caller
+/// is still there.
+pub(crate) const STEP: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// Set while a thread runs a call for a caller, and flagged once that
+    /// caller stops waiting (a killed job): see `Kafka::stepped`.
+    static CALLER_GONE: std::cell::RefCell<Option<Arc<AtomicBool>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn caller_gone() -> bool {
+    CALLER_GONE.with_borrow(|gone| gone.as_ref().is_some_and(|gone| gone.load(Ordering::Relaxed)))
+}
+
+/// Flags the call's caller as gone when the waiting future is dropped.
+struct GoneOnDrop(Arc<AtomicBool>);
+
+impl Drop for GoneOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The partitions of `topic`, checked to exist.
@@ -266,8 +396,8 @@ fn topic_partitions(kafka: &Kafka, consumer: &KafkaConsumer, topic: &str) -> Res
     if topic.is_empty() {
         return Err(Error::invalid("a Kafka topic name must not be empty"));
     }
-    let metadata = consumer
-        .fetch_metadata(Some(topic), kafka.timeout())
+    let metadata = kafka
+        .stepped(consumer, |step| consumer.fetch_metadata(Some(topic), step))
         .map_err(|error| kafka.context().error(&doing, &error))?;
     kafka.context().reached();
     let Some(found) = metadata.topics().iter().find(|found| found.name() == topic) else {

@@ -85,7 +85,9 @@ impl PartitionRead {
         let confirm_start_at = (range.from.is_some() && start > low).then_some(start);
         let mut read = PartitionRead {
             partition,
-            position: start.min(end),
+            // A start past the end reads nothing and stays where it is: a
+            // group committing it must not go back.
+            position: start,
             end,
             low,
             range,
@@ -209,6 +211,13 @@ impl PartitionRead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_past_the_end_reads_nothing_and_keeps_its_position() {
+        let read = PartitionRead::new(0, 0, 9, 5, TimeRange::default(), None);
+        assert!(read.is_done());
+        assert_eq!(read.position(), 9, "a group committing this must not go back");
+    }
 
     /// Feeds records `(offset, timestamp)` from `from` on; returns the
     /// offsets delivered, following seeks, until the read is done.

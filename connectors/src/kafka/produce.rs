@@ -35,7 +35,7 @@ impl Kafka {
     pub async fn check_topic(&self, topic: &str) -> Result<()> {
         let consumer = self.take_consumer(None)?;
         let (kafka, topic) = (self.clone(), topic.to_string());
-        super::blocking(move || {
+        self.blocking(move || {
             let found = super::topic_partitions(&kafka, &consumer, &topic).map(drop);
             kafka.return_consumer(None, consumer);
             found

@@ -4,11 +4,12 @@
 //! group's committed offsets, and turns times into offsets to be confirmed
 //! by the records (see `partition`).
 
-use super::partition::{PartitionRead, Step, TimeRange};
+use super::commit::{Committed, commit_within};
 use super::lookups::{committed_offsets, offsets_for_times, snapshot};
-use super::{Kafka, KafkaConsumer, PartitionOffsets, blocking, topic_partitions};
+use super::partition::{PartitionRead, Step, TimeRange};
+use super::{Kafka, KafkaConsumer, PartitionOffsets, STEP, topic_partitions};
 use crate::{Error, ErrorKind, Result};
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -159,6 +160,16 @@ impl Reader {
             End::Timestamp(time) => offsets_for_times(&kafka, &consumer, &topic, &partitions, Offset::Offset(time))?,
             _ => BTreeMap::new(),
         };
+        if let Start::Offset(offset) = spec.start
+            && offset < 0
+        {
+            return Err(Error::invalid(format!("the start offset {offset} is negative")));
+        }
+        if let End::Offset(offset) = spec.end
+            && offset < 0
+        {
+            return Err(Error::invalid(format!("the end offset {offset} is negative")));
+        }
         let start_offsets = per_partition(&topic, "start", &spec.start, &partitions)?;
         let end_offsets = per_partition_end(&topic, &spec.end, &partitions)?;
         let mut reads = Vec::with_capacity(offsets.len());
@@ -194,7 +205,14 @@ impl Reader {
                 },
             };
             let end_hint = end_hints.get(&partition).copied().flatten();
-            reads.push(PartitionRead::new(partition, low, start.min(high), end, range, end_hint));
+            reads.push(PartitionRead::new(
+                partition,
+                low,
+                start.min(high),
+                end,
+                range,
+                end_hint,
+            ));
         }
         let index = reads.iter().enumerate().map(|(i, read)| (read.partition, i)).collect();
         let state = ReadState {
@@ -224,7 +242,11 @@ impl Reader {
     /// For each partition, how far the read has come.
     pub fn positions(&self) -> Vec<(i32, i64)> {
         self.state.as_ref().map_or_else(Vec::new, |state| {
-            state.reads.iter().map(|read| (read.partition, read.position())).collect()
+            state
+                .reads
+                .iter()
+                .map(|read| (read.partition, read.position()))
+                .collect()
         })
     }
 
@@ -266,11 +288,13 @@ impl Reader {
                 return Ok(None);
             }
             let kafka = self.kafka.clone();
-            let (state, convert_back, polled) = blocking(move || {
-                let polled = state.poll(&kafka, limits, &mut convert);
-                (state, convert, polled)
-            })
-            .await?;
+            let (state, convert_back, polled) = self
+                .kafka
+                .blocking(move || {
+                    let polled = state.poll(&kafka, limits, &mut convert);
+                    (state, convert, polled)
+                })
+                .await?;
             convert = convert_back;
             let stalled = state.stalled(&self.kafka);
             self.state = Some(state);
@@ -295,11 +319,13 @@ impl Reader {
             ));
         };
         let kafka = self.kafka.clone();
-        let (state, result) = blocking(move || {
-            let result = state.commit(&kafka, &group);
-            (state, result)
-        })
-        .await?;
+        let (state, result) = self
+            .kafka
+            .blocking(move || {
+                let result = state.commit(&kafka, &group);
+                (state, result)
+            })
+            .await?;
         self.state = Some(state);
         result
     }
@@ -343,7 +369,12 @@ impl ReadState {
     fn seek(&mut self, kafka: &Kafka, partition: i32, offset: i64) -> Result<()> {
         self.sent_at.insert(partition, Instant::now());
         self.consumer
-            .seek(&self.topic, partition, Offset::Offset(offset), kafka.timeout())
+            .seek(
+                &self.topic,
+                partition,
+                Offset::Offset(offset),
+                kafka.timeout().min(Duration::from_secs(5)),
+            )
             .map_err(|error| kafka.context().error("going back in a Kafka partition", &error))
     }
 
@@ -429,9 +460,7 @@ impl ReadState {
                         .error(&format!("reading Kafka topic '{}'", self.topic), &error);
                     match error.kind {
                         // librdkafka keeps retrying these; they explain a stall.
-                        ErrorKind::Unreachable | ErrorKind::Timeout | ErrorKind::Other => {
-                            self.last_error = Some(error)
-                        }
+                        ErrorKind::Unreachable | ErrorKind::Timeout | ErrorKind::Other => self.last_error = Some(error),
                         _ => return Err(error),
                     }
                 }
@@ -471,15 +500,24 @@ impl ReadState {
     }
 
     fn commit(&self, kafka: &Kafka, group: &str) -> Result<()> {
-        let doing = format!("committing the offsets of group '{group}' for Kafka topic '{}'", self.topic);
+        let doing = format!(
+            "committing the offsets of group '{group}' for Kafka topic '{}'",
+            self.topic
+        );
         let mut list = TopicPartitionList::new();
         for read in &self.reads {
             list.add_partition_offset(&self.topic, read.partition, Offset::Offset(read.position()))
                 .map_err(|error| kafka.context().error(&doing, &error))?;
         }
-        self.consumer
-            .commit(&list, CommitMode::Sync)
-            .map_err(|error| kafka.context().error(&doing, &error))
+        let deadline = Instant::now() + kafka.timeout();
+        match commit_within(&self.consumer, &list, deadline, STEP, || kafka.caller_gone()) {
+            Committed::Done => Ok(()),
+            Committed::Failed(code) => Err(kafka.context().error(&doing, &KafkaError::ConsumerCommit(code))),
+            Committed::NoAnswer => Err(kafka.context().error(
+                &format!("{doing} (the commit may still apply)"),
+                &KafkaError::ConsumerCommit(rdkafka::error::RDKafkaErrorCode::OperationTimedOut),
+            )),
+        }
     }
 }
 

@@ -74,7 +74,9 @@ impl Job for CampaignReport {
         for row in session.query("SELECT campaign, ts, type FROM event", ())? {
             let row = row?;
             let ts: Option<i64> = row.get("ts")?;
-            let Some(campaign) = row.get::<Option<String>>("campaign")? else { continue };
+            let Some(campaign) = row.get::<Option<String>>("campaign")? else {
+                continue;
+            };
             if !ts.is_some_and(|ts| (start..end).contains(&ts)) {
                 continue;
             }

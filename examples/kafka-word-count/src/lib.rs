@@ -41,8 +41,14 @@ fn table(config: &Config) -> Result<Option<String>, Problem> {
 
 /// `from` and `to` as milliseconds since the epoch.
 fn range(config: &Config) -> Result<(Option<i64>, Option<i64>), Problem> {
-    let from = config.get_opt::<String>("from")?.map(|t| time::parse_millis(&t).map_err(|e| Problem::new("from", e))).transpose()?;
-    let to = config.get_opt::<String>("to")?.map(|t| time::parse_millis(&t).map_err(|e| Problem::new("to", e))).transpose()?;
+    let from = config
+        .get_opt::<String>("from")?
+        .map(|t| time::parse_millis(&t).map_err(|e| Problem::new("from", e)))
+        .transpose()?;
+    let to = config
+        .get_opt::<String>("to")?
+        .map(|t| time::parse_millis(&t).map_err(|e| Problem::new("to", e)))
+        .transpose()?;
     if let (Some(from), Some(to)) = (from, to)
         && from >= to
     {
@@ -83,10 +89,7 @@ impl Job for KafkaWordCount {
         let mut counts: HashMap<String, u64> = HashMap::new();
         let (mut records, mut words) = (0u64, 0u64);
         for batch in reader.batches() {
-            let batch = batch?;
-            let done = (total(reader.positions()) - start) as f32 / (end - start).max(1) as f32;
-            job_sdk::progress(done, Some(&format!("{records} records read")));
-            for record in batch {
+            for record in batch? {
                 records += 1;
                 let Some(value) = &record.value else { continue };
                 for word in String::from_utf8_lossy(value).split_whitespace() {
@@ -99,7 +102,10 @@ impl Job for KafkaWordCount {
                     }
                 }
             }
+            let done = (total(reader.positions()) - start) as f32 / (end - start).max(1) as f32;
+            job_sdk::progress(done.min(1.0), Some(&format!("{records} records read")));
         }
+        job_sdk::progress(1.0, Some(&format!("{records} records read")));
         job_sdk::info!("counted {words} words in {records} records of {topic}");
         let counts: BTreeMap<String, u64> = counts.into_iter().collect();
         if let Some(table) = table(config)? {
@@ -144,6 +150,11 @@ mod tests {
         .unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["to", "cassandra.table"]);
-        assert!(KafkaWordCount::validate(&Config::new(json!({"kafka.topic": "t", "cassandra.table": "ks.counts"}))).is_ok());
+        assert!(
+            KafkaWordCount::validate(&Config::new(
+                json!({"kafka.topic": "t", "cassandra.table": "ks.counts"})
+            ))
+            .is_ok()
+        );
     }
 }

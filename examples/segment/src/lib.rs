@@ -6,7 +6,8 @@
 //! (a heartbeat) or `stop` (also `end`). A session is active when its last
 //! event in the records read is not a stop. `from` and `to` (ISO-8601) bound
 //! the records by their timestamps; `group` reads as a consumer group and
-//! commits, so that a job run every hour continues where the last stopped.
+//! commits, so that a job run every hour continues where the last stopped;
+//! each run then counts the sessions of the records it read, its window.
 //!
 //! ```text
 //! curl -d "kafka.topic=segment" 'localhost:8090/jobs?appName=segment&context=video-ctx&sync=true'

@@ -290,7 +290,8 @@ pub struct KafkaCheck;
 impl Job for KafkaCheck {
     const NAME: &'static str = "kafka-check";
     const DESCRIPTION: &'static str = "Returns the partitions of `topic`; with `catch`, a Kafka error as \
-        {\"caught\": class} rather than a failure; with `read`, reads the whole topic and counts it (with `hold`, keeping every record)";
+        {\"caught\": class} rather than a failure; with `read`, reads the whole topic and counts it (with `hold`, keeping every record); with \
+        `readers`, first opens that many readers at once";
 
     fn run(config: &Config) -> Result<Value, JobError> {
         let topic = config.str("topic")?;
@@ -301,6 +302,15 @@ impl Job for KafkaCheck {
             Err(error) => return Err(error.into()),
         };
         let mut result = json!({"partitions": partitions.len()});
+        // `readers` opens that many readers at once and holds them.
+        let mut open = Vec::new();
+        for _ in 0..config.get_or("readers", 0)? {
+            match kafka::Read::topic(topic).open() {
+                Ok(reader) => open.push(reader),
+                Err(error) if catch => return Ok(caught(error.class(), error.message())),
+                Err(error) => return Err(error.into()),
+            }
+        }
         if config.get_or("read", false)? {
             let reader = kafka::Read::topic(topic).open()?;
             // `hold` keeps every record: what crossed into the job stays in its memory.
@@ -410,7 +420,10 @@ impl Job for CassandraScan {
         let column = config.str("column")?;
         let ok = |name: &str| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
         if !ok(table) || !ok(column) {
-            return Err(JobError::with_class("BadInput", "table and column are names: letters, digits, _ and ."));
+            return Err(JobError::with_class(
+                "BadInput",
+                "table and column are names: letters, digits, _ and .",
+            ));
         }
         let page_size: u32 = config.get_or("page-size", 1_000)?;
         let session = Session::open()?;

@@ -31,6 +31,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// open at once, as the server allows: a job that leaks them fails here as
 /// it would there.
 const MAX_OPEN_HANDLES: usize = 64;
+/// Of those, the Kafka readers, which the server bounds apart since each
+/// prefetches records outside the job's memory.
+const MAX_OPEN_READERS: usize = 8;
 
 /// What a thread's calls to one system reach.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +52,7 @@ pub struct Connected<C> {
     pub client: C,
     runtime: Arc<Runtime>,
     open_handles: Arc<AtomicUsize>,
+    open_readers: Arc<AtomicUsize>,
 }
 
 impl<C> Connected<C> {
@@ -75,13 +79,26 @@ impl<C> Connected<C> {
     /// Takes one of the open handles a job may hold; `what` names them for
     /// the message, as the server's does.
     pub fn reserve_handle(&self, what: &str) -> Result<HandleSlot, String> {
-        self.open_handles
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < MAX_OPEN_HANDLES).then_some(open + 1)
-            })
-            .map(|_| HandleSlot(self.open_handles.clone()))
-            .map_err(|_| format!("a job may hold at most {MAX_OPEN_HANDLES} {what} open at once; drop some first"))
+        reserve(&self.open_handles, MAX_OPEN_HANDLES)
+            .ok_or_else(|| format!("a job may hold at most {MAX_OPEN_HANDLES} {what} open at once; drop some first"))
     }
+
+    /// Takes one of the Kafka readers a job may hold, as well as a handle.
+    pub fn reserve_reader(&self, what: &str) -> Result<(HandleSlot, HandleSlot), String> {
+        let reader = reserve(&self.open_readers, MAX_OPEN_READERS).ok_or_else(|| {
+            format!("a job may hold at most {MAX_OPEN_READERS} Kafka readers open at once; drop one first")
+        })?;
+        Ok((reader, self.reserve_handle(what)?))
+    }
+}
+
+fn reserve(counter: &Arc<AtomicUsize>, max: usize) -> Option<HandleSlot> {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+            (open < max).then_some(open + 1)
+        })
+        .ok()
+        .map(|_| HandleSlot(counter.clone()))
 }
 
 /// One open handle, given back when dropped with what holds it.
@@ -185,6 +202,7 @@ fn connected<C>(runtime: &mut Option<Arc<Runtime>>, client: C) -> Result<Connect
         client,
         runtime,
         open_handles: Arc::new(AtomicUsize::new(0)),
+        open_readers: Arc::new(AtomicUsize::new(0)),
     })
 }
 

@@ -50,7 +50,7 @@ pub struct Reader {
     /// thread is the only one to take it.
     reader: Mutex<connector::Reader>,
     limits: BatchLimits,
-    _slot: HandleSlot,
+    _slot: (HandleSlot, HandleSlot),
 }
 
 impl Reader {
@@ -77,7 +77,7 @@ impl Reader {
             max_records: batch_limit(options.max_batch_records, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS),
             max_bytes: batch_limit(options.max_batch_bytes, DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES),
         };
-        let slot = kafka.reserve_handle(HANDLES).map_err(Error::InvalidRequest)?;
+        let slot = kafka.reserve_reader(HANDLES).map_err(Error::InvalidRequest)?;
         let reader = kafka.block_on(kafka.client.read(spec))?;
         Ok(Reader {
             kafka,

@@ -92,8 +92,14 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(refuse_nul))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of a request's log lines: its method and path, without the
+/// query, whose values may be credentials (`?cassandra.password=...`).
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Names and values from the URL end up in PostgreSQL text, which cannot hold

@@ -50,9 +50,19 @@ impl FromStr for Secret {
 /// `ssl.key.password`, `sasl.oauthbearer.client.secret`, `ssl.key.pem`...).
 pub fn is_secret_option(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "token", "credential", "jaas", ".key.pem", "private"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "jaas",
+        ".key.pem",
+        "private",
+        "oauthbearer.config",
+        "keystore",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
         || key.ends_with(".key")
 }
 
@@ -67,7 +77,11 @@ impl KafkaOptions {
         self.0
             .iter()
             .map(|(key, value)| {
-                let shown = if is_secret_option(key) { MASK.to_string() } else { value.clone() };
+                let shown = if is_secret_option(key) {
+                    MASK.to_string()
+                } else {
+                    value.clone()
+                };
                 (key.clone(), shown)
             })
             .collect()
@@ -149,7 +163,12 @@ pub struct ClusterArgs {
     #[arg(long, env = "JOBSERVER_CASSANDRA_USERNAME", value_name = "NAME")]
     pub cassandra_username: Option<String>,
     /// Cassandra password [default: none].
-    #[arg(long, env = "JOBSERVER_CASSANDRA_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "JOBSERVER_CASSANDRA_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
     pub cassandra_password: Option<Secret>,
     /// Consistency level of Cassandra statements, such as LOCAL_QUORUM [default: the driver's, LOCAL_QUORUM].
     #[arg(long, env = "JOBSERVER_CASSANDRA_CONSISTENCY", value_name = "LEVEL")]
@@ -202,7 +221,9 @@ pub fn nodes_of(value: &Value) -> Result<Vec<String>, String> {
                 other => Err(format!("a Cassandra node is host:port text, not {other}")),
             })
             .collect(),
-        other => Err(format!("Cassandra nodes are a list or comma-separated host:port text, not {other}")),
+        other => Err(format!(
+            "Cassandra nodes are a list or comma-separated host:port text, not {other}"
+        )),
     }
 }
 
@@ -212,7 +233,11 @@ pub fn flatten_options(prefix: &str, value: &Value, out: &mut BTreeMap<String, S
     match value {
         Value::Object(fields) => {
             for (key, value) in fields {
-                let key = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let key = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten_options(&key, value, out)?;
             }
             Ok(())
@@ -225,7 +250,9 @@ pub fn flatten_options(prefix: &str, value: &Value, out: &mut BTreeMap<String, S
             out.insert(prefix.to_string(), value.to_string());
             Ok(())
         }
-        other => Err(format!("Kafka option '{prefix}' must be text, a number or true/false, not {other}")),
+        other => Err(format!(
+            "Kafka option '{prefix}' must be text, a number or true/false, not {other}"
+        )),
     }
 }
 
@@ -236,7 +263,11 @@ impl ClusterArgs {
         let mut clusters = ClusterDefaults::default();
         let invalid = |message: String| ConfigError::Invalid(message);
         let k = &mut clusters.kafka;
-        k.brokers = self.kafka_brokers.clone().or(kafka.brokers).filter(|b| !b.trim().is_empty());
+        k.brokers = self
+            .kafka_brokers
+            .clone()
+            .or(kafka.brokers)
+            .filter(|b| !b.trim().is_empty());
         if let Some(timeout) = self.kafka_timeout.or(kafka.timeout) {
             k.timeout = timeout.0;
         }
@@ -264,7 +295,9 @@ impl ClusterArgs {
         }
         for timeout in [clusters.kafka.timeout, clusters.cassandra.timeout] {
             if timeout.is_zero() {
-                return Err(invalid("the Kafka and Cassandra timeouts must be longer than zero".into()));
+                return Err(invalid(
+                    "the Kafka and Cassandra timeouts must be longer than zero".into(),
+                ));
             }
         }
         Ok(clusters)
@@ -293,7 +326,12 @@ mod tests {
     #[test]
     fn options_are_flattened_from_nested_hocon() {
         let mut out = BTreeMap::new();
-        flatten_options("", &json!({"security": {"protocol": "SSL"}, "fetch.max.bytes": 1024, "x": true}), &mut out).unwrap();
+        flatten_options(
+            "",
+            &json!({"security": {"protocol": "SSL"}, "fetch.max.bytes": 1024, "x": true}),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(
             out,
             BTreeMap::from([
@@ -302,7 +340,11 @@ mod tests {
                 ("x".to_string(), "true".to_string()),
             ])
         );
-        assert!(flatten_options("a", &json!([1]), &mut out).unwrap_err().contains("'a' must be text"));
+        assert!(
+            flatten_options("a", &json!([1]), &mut out)
+                .unwrap_err()
+                .contains("'a' must be text")
+        );
     }
 
     #[test]
@@ -319,7 +361,8 @@ mod tests {
             cassandra_consistency: Some("one".into()),
             ..ClusterArgs::default()
         };
-        let file_kafka: FileKafka = serde_json::from_value(json!({"brokers": "file:9092", "options": {"acks": "all"}})).unwrap();
+        let file_kafka: FileKafka =
+            serde_json::from_value(json!({"brokers": "file:9092", "options": {"acks": "all"}})).unwrap();
         let file_cassandra: FileCassandra =
             serde_json::from_value(json!({"nodes": ["c:9042"], "password": "p", "timeout": "5s"})).unwrap();
         let clusters = args.resolve(file_kafka, file_cassandra).unwrap();
@@ -333,6 +376,9 @@ mod tests {
             ..ClusterArgs::default()
         };
         let error = bad.resolve(FileKafka::default(), FileCassandra::default()).unwrap_err();
-        assert!(error.to_string().contains("'most' is not a consistency level"), "{error}");
+        assert!(
+            error.to_string().contains("'most' is not a consistency level"),
+            "{error}"
+        );
     }
 }

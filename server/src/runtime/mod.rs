@@ -95,7 +95,13 @@ impl JobFailure {
     /// `JobError` when it chose none or one no client could use).
     fn from_job(class: Option<String>, message: String) -> JobFailure {
         let class = class
-            .map(|class| class.chars().filter(|c| !c.is_control()).take(MAX_CLASS_CHARS).collect::<String>())
+            .map(|class| {
+                class
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_CLASS_CHARS)
+                    .collect::<String>()
+            })
             .filter(|class| !class.trim().is_empty())
             .unwrap_or_else(|| "JobError".to_string());
         JobFailure { class, message }
@@ -221,7 +227,9 @@ impl Runtime {
 
     async fn entries(&self, compiled: Arc<CompiledJob>, limits: RunLimits) -> Result<Vec<Entry>, ArtifactError> {
         let outcome = self
-            .check_call(compiled, limits, None, |store, instance| Box::pin(instance.entries(store)))
+            .check_call(compiled, limits, None, |store, instance| {
+                Box::pin(instance.entries(store))
+            })
             .await;
         match outcome {
             Ok(entries) => Ok(entries),
@@ -452,13 +460,9 @@ impl Runtime {
 fn link_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     v0_1::jobserver::job::log::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
     v0_1::jobserver::job::progress::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
-    v0_1::jobserver::job::named_objects::add_to_linker::<_, HasSelf<NamedObjects>>(linker, |state| {
-        &mut state.objects
-    })?;
+    v0_1::jobserver::job::named_objects::add_to_linker::<_, HasSelf<NamedObjects>>(linker, |state| &mut state.objects)?;
     current::jobserver::job::log::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
-    current::jobserver::job::progress::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| {
-        &mut state.journal
-    })?;
+    current::jobserver::job::progress::add_to_linker::<_, HasSelf<JournalHost>>(linker, |state| &mut state.journal)?;
     current::jobserver::job::named_objects::add_to_linker::<_, HasSelf<NamedObjects>>(linker, |state| {
         &mut state.objects
     })?;
@@ -466,10 +470,9 @@ fn link_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     current::jobserver::job::kafka::add_to_linker::<_, HasSelf<host::kafka::KafkaHost>>(linker, |state| {
         &mut state.kafka
     })?;
-    current::jobserver::job::cassandra::add_to_linker::<_, HasSelf<host::cassandra::CassandraHost>>(
-        linker,
-        |state| &mut state.cassandra,
-    )?;
+    current::jobserver::job::cassandra::add_to_linker::<_, HasSelf<host::cassandra::CassandraHost>>(linker, |state| {
+        &mut state.cassandra
+    })?;
     Ok(())
 }
 

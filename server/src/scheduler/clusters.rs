@@ -66,6 +66,120 @@ pub struct CassandraOverrides {
     pub timeout_ms: Option<u64>,
 }
 
+/// The librdkafka options a context may set: how to log in, and tuning.
+/// Others are for the server's own configuration only: they load code
+/// (`plugin.library.paths`), read the server's files (`ssl.ca.location`
+/// and the other `*.location`s), run commands (`sasl.kerberos.kinit.cmd`) or
+/// point the clients elsewhere (`bootstrap.servers`, `metadata.broker.list`:
+/// a context names its brokers with `kafka.brokers`).
+const CONTEXT_KAFKA_OPTIONS: [&str; 56] = [
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.method",
+    "sasl.oauthbearer.client.id",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.scope",
+    "sasl.oauthbearer.extensions",
+    "sasl.oauthbearer.token.endpoint.url",
+    "sasl.oauthbearer.config",
+    "ssl.ca.pem",
+    "ssl.certificate.pem",
+    "ssl.key.pem",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.cipher.suites",
+    "ssl.curves.list",
+    "ssl.sigalgs.list",
+    "enable.ssl.certificate.verification",
+    "client.rack",
+    "client.dns.lookup",
+    "isolation.level",
+    "check.crcs",
+    "fetch.min.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.error.backoff.ms",
+    "acks",
+    "request.required.acks",
+    "compression.type",
+    "compression.codec",
+    "compression.level",
+    "linger.ms",
+    "queue.buffering.max.ms",
+    "batch.size",
+    "batch.num.messages",
+    "enable.idempotence",
+    "partitioner",
+    "sticky.partitioning.linger.ms",
+    "message.max.bytes",
+    "request.timeout.ms",
+    "retries",
+    "message.send.max.retries",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "socket.keepalive.enable",
+    "socket.nagle.disable",
+    "socket.timeout.ms",
+    "connections.max.idle.ms",
+    "api.version.request",
+    "api.version.request.timeout.ms",
+    "broker.version.fallback",
+    "topic.metadata.refresh.interval.ms",
+];
+
+/// Options that say how to connect and log in. A context on the server's
+/// brokers inherits the server's login and may not change how it is sent.
+fn is_connection_option(key: &str) -> bool {
+    ["security.", "sasl.", "ssl.", "enable.ssl."]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
+/// Options that size what the server holds for a context's reads and writes,
+/// with the most a context may ask: librdkafka's own limits run to a GB.
+const SIZE_OPTIONS: [(&str, u64); 4] = [
+    ("message.max.bytes", 64 << 20),
+    ("batch.size", 64 << 20),
+    ("max.partition.fetch.bytes", 16 << 20),
+    ("fetch.min.bytes", 16 << 20),
+];
+
+fn check_size_option(key: &str, value: &str) -> Result<(), String> {
+    let Some(&(_, max)) = SIZE_OPTIONS.iter().find(|(name, _)| *name == key) else {
+        return Ok(());
+    };
+    match value.trim().parse::<u64>() {
+        Ok(size) if size <= max => Ok(()),
+        _ => Err(format!("the Kafka option '{key}' takes a number of bytes up to {max}")),
+    }
+}
+
+fn check_context_option(key: &str) -> Result<(), String> {
+    if CONTEXT_KAFKA_OPTIONS.contains(&key) {
+        return Ok(());
+    }
+    let hint = if key == "bootstrap.servers" || key == "metadata.broker.list" {
+        ": a context names its brokers with kafka.brokers".to_string()
+    } else {
+        "; a context may set how to log in and tuning options, which the README lists; \
+         the others are for the server's own configuration"
+            .to_string()
+    };
+    Err(format!("the Kafka option '{key}' cannot be set by a context{hint}"))
+}
+
+/// Text settings: PostgreSQL keeps them, and it cannot hold NUL.
+fn no_nul(key: &str, text: String) -> Result<String, String> {
+    if text.contains('\0') {
+        return Err(format!("context setting '{key}' must not contain the NUL character"));
+    }
+    Ok(text)
+}
+
 /// Whether a setting key belongs to the clusters.
 pub fn is_cluster_key(key: &str) -> bool {
     ["kafka", "cassandra"]
@@ -75,7 +189,7 @@ pub fn is_cluster_key(key: &str) -> bool {
 
 fn text(key: &str, value: &Value) -> Result<String, String> {
     match value {
-        Value::String(text) => Ok(text.trim().to_string()),
+        Value::String(text) => no_nul(key, text.trim().to_string()),
         Value::Number(number) => Ok(number.to_string()),
         other => Err(format!("context setting '{key}' must be text, not {other}")),
     }
@@ -99,9 +213,26 @@ fn timeout_ms(key: &str, value: &Value) -> Result<u64, String> {
         return Err(format!("{key} must be longer than zero"));
     }
     if duration.0 > MAX_TIMEOUT {
-        return Err(format!("{key} must be at most 1h: a job's own time limit bounds a longer wait anyway"));
+        return Err(format!(
+            "{key} must be at most 1h: a job's own time limit bounds a longer wait anyway"
+        ));
     }
     Ok(duration.0.as_millis() as u64)
+}
+
+/// A keyspace is an identifier: CQL cannot bind it, so it is checked here.
+fn keyspace_name(name: &str) -> Result<String, String> {
+    let valid = name.len() <= 48
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "'{}' is not a Cassandra keyspace name: up to 48 letters, digits and _, starting with a letter",
+            name.chars().take(60).collect::<String>()
+        ))
+    }
 }
 
 fn non_empty(key: &str, value: &Value) -> Result<String, String> {
@@ -124,9 +255,18 @@ impl ClusterOverrides {
             let mut options = BTreeMap::new();
             flatten_options(option.trim_start_matches('.'), value, &mut options)?;
             if options.contains_key("") {
-                return Err("kafka.options takes options by name, such as kafka.options { \"security.protocol\" = SSL }".into());
+                return Err(
+                    "kafka.options takes options by name, such as kafka.options { \"security.protocol\" = SSL }".into(),
+                );
             }
-            self.kafka.options.0.extend(options);
+            for (key, value) in options {
+                check_context_option(&key)?;
+                let value = no_nul(&format!("kafka.options.{key}"), value)?;
+                check_size_option(&key, &value)?;
+                if self.kafka.options.0.insert(key.clone(), value).is_some() {
+                    return Err(format!("context setting 'kafka.options.{key}' is given more than once"));
+                }
+            }
             return Ok(());
         }
         let (kafka, cassandra) = (&mut self.kafka, &mut self.cassandra);
@@ -142,7 +282,7 @@ impl ClusterOverrides {
                 }
                 cassandra.nodes = Some(nodes);
             }
-            "cassandra.keyspace" => cassandra.keyspace = Some(non_empty(key, value)?),
+            "cassandra.keyspace" => cassandra.keyspace = Some(keyspace_name(&non_empty(key, value)?)?),
             "cassandra.username" => cassandra.username = Some(non_empty(key, value)?),
             "cassandra.password" => cassandra.password = Some(Secret::new(text(key, value)?)),
             "cassandra.consistency" => {
@@ -183,7 +323,7 @@ impl Connections {
     /// Settings the clients refuse (an unknown librdkafka option) are the error.
     pub fn open(overrides: &ClusterOverrides, defaults: &ClusterDefaults, whose: &str) -> Result<Connections, String> {
         Ok(Connections {
-            kafka: match kafka_settings(&overrides.kafka, defaults, whose) {
+            kafka: match kafka_settings(&overrides.kafka, defaults, whose)? {
                 Grant::Granted(settings) => {
                     Grant::Granted(Kafka::new(settings).map_err(|error| format!("{whose}: {error}"))?)
                 }
@@ -199,27 +339,41 @@ impl Connections {
     }
 }
 
-fn kafka_settings(overrides: &KafkaOverrides, defaults: &ClusterDefaults, whose: &str) -> Grant<KafkaSettings> {
+fn kafka_settings(
+    overrides: &KafkaOverrides,
+    defaults: &ClusterDefaults,
+    whose: &str,
+) -> Result<Grant<KafkaSettings>, String> {
     let server = &defaults.kafka;
     if overrides.enabled == Some(false) {
-        return Grant::Refused(format!("Kafka is turned off for the jobs of {whose} (kafka.enabled = false)"));
+        return Ok(Grant::Refused(format!(
+            "Kafka is turned off for the jobs of {whose} (kafka.enabled = false)"
+        )));
     }
     let (brokers, mut options) = match (&overrides.brokers, &server.brokers) {
         (Some(brokers), _) => (brokers.clone(), BTreeMap::new()),
-        (None, Some(brokers)) => (brokers.clone(), server.options.0.clone()),
+        (None, Some(brokers)) => {
+            if let Some(key) = overrides.options.0.keys().find(|key| is_connection_option(key)) {
+                return Err(format!(
+                    "the Kafka option '{key}' says how to connect and log in, which a context may set \
+                     only for brokers of its own (kafka.brokers): {whose} uses the server's"
+                ));
+            }
+            (brokers.clone(), server.options.0.clone())
+        }
         (None, None) => {
-            return Grant::Refused(format!(
+            return Ok(Grant::Refused(format!(
                 "no Kafka is configured for the jobs of {whose}: set kafka.brokers on the context, \
                  or JOBSERVER_KAFKA_BROKERS on the server"
-            ));
+            )));
         }
     };
     options.extend(overrides.options.0.clone());
-    Grant::Granted(KafkaSettings {
+    Ok(Grant::Granted(KafkaSettings {
         brokers,
         options,
         timeout: overrides.timeout_ms.map_or(server.timeout, Duration::from_millis),
-    })
+    }))
 }
 
 fn cassandra_settings(
@@ -289,14 +443,18 @@ mod tests {
 
     #[test]
     fn contexts_inherit_the_servers_clusters_with_their_credentials() {
-        let kafka = kafka_settings(&KafkaOverrides::default(), &defaults(), "context 'c'");
+        let kafka = kafka_settings(&KafkaOverrides::default(), &defaults(), "context 'c'").unwrap();
         let Grant::Granted(kafka) = kafka else { panic!() };
         assert_eq!(kafka.brokers, "server:9092");
         assert_eq!(kafka.options["sasl.password"], "server-secret");
-        let Grant::Granted(cassandra) = cassandra_settings(&CassandraOverrides::default(), &defaults(), "c").unwrap() else {
+        let Grant::Granted(cassandra) = cassandra_settings(&CassandraOverrides::default(), &defaults(), "c").unwrap()
+        else {
             panic!()
         };
-        assert_eq!((cassandra.username.as_deref(), cassandra.password.as_deref()), (Some("server"), Some("server-password")));
+        assert_eq!(
+            (cassandra.username.as_deref(), cassandra.password.as_deref()),
+            (Some("server"), Some("server-password"))
+        );
     }
 
     #[test]
@@ -307,25 +465,39 @@ mod tests {
             ("cassandra.nodes", json!(["mine:9042"])),
         ])
         .unwrap();
-        let Grant::Granted(kafka) = kafka_settings(&own.kafka, &defaults(), "c") else { panic!() };
+        let Grant::Granted(kafka) = kafka_settings(&own.kafka, &defaults(), "c").unwrap() else {
+            panic!()
+        };
         assert_eq!(kafka.brokers, "mine:9092");
-        assert_eq!(kafka.options, BTreeMap::from([("security.protocol".into(), "SSL".into())]));
+        assert_eq!(
+            kafka.options,
+            BTreeMap::from([("security.protocol".into(), "SSL".into())])
+        );
         let Grant::Granted(cassandra) = cassandra_settings(&own.cassandra, &defaults(), "c").unwrap() else {
             panic!()
         };
         assert_eq!((cassandra.username, cassandra.password), (None, None));
-        assert_eq!(cassandra.keyspace.as_deref(), Some("analytics"), "a keyspace is no secret");
+        assert_eq!(
+            cassandra.keyspace.as_deref(),
+            Some("analytics"),
+            "a keyspace is no secret"
+        );
     }
 
     #[test]
     fn clusters_can_be_turned_off_or_be_missing() {
         let off = overrides(&[("kafka.enabled", json!("off")), ("cassandra.enabled", json!(false))]).unwrap();
-        let Grant::Refused(reason) = kafka_settings(&off.kafka, &defaults(), "context 'c'") else { panic!() };
+        let Grant::Refused(reason) = kafka_settings(&off.kafka, &defaults(), "context 'c'").unwrap() else {
+            panic!()
+        };
         assert!(reason.contains("turned off for the jobs of context 'c'"), "{reason}");
-        let Grant::Refused(reason) = cassandra_settings(&off.cassandra, &defaults(), "c").unwrap() else { panic!() };
+        let Grant::Refused(reason) = cassandra_settings(&off.cassandra, &defaults(), "c").unwrap() else {
+            panic!()
+        };
         assert!(reason.contains("cassandra.enabled = false"), "{reason}");
         let none = ClusterDefaults::default();
-        let Grant::Refused(reason) = kafka_settings(&KafkaOverrides::default(), &none, "ad-hoc jobs") else {
+        let Grant::Refused(reason) = kafka_settings(&KafkaOverrides::default(), &none, "ad-hoc contexts").unwrap()
+        else {
             panic!()
         };
         assert!(reason.contains("JOBSERVER_KAFKA_BROKERS"), "{reason}");
@@ -341,14 +513,61 @@ mod tests {
         assert!(error(&[("cassandra.nodes", json!(""))]).contains("names no node"));
         assert!(error(&[("cassandra.replicas", json!(3))]).contains("unknown context setting 'cassandra.replicas'"));
         assert!(error(&[("kafka.options", json!("x"))]).contains("by name"));
-        let bad_option = overrides(&[("kafka.brokers", json!("b:1")), ("kafka.options.no.such.option", json!(1))]).unwrap();
-        let refused = Connections::open(&bad_option, &defaults(), "context 'c'").err().unwrap();
-        assert!(refused.contains("no.such.option"), "{refused}");
+        assert!(
+            error(&[("kafka.options.no.such.option", json!(1))])
+                .contains("'no.such.option' cannot be set by a context")
+        );
+        // Options that load code, read the server's files or point elsewhere are the server's alone.
+        for option in [
+            "plugin.library.paths",
+            "ssl.ca.location",
+            "sasl.kerberos.kinit.cmd",
+            "metadata.broker.list",
+        ] {
+            let refused = error(&[(&format!("kafka.options.{option}"), json!("x"))]);
+            assert!(refused.contains("cannot be set by a context"), "{option}: {refused}");
+        }
+        assert!(error(&[("kafka.options.bootstrap.servers", json!("x"))]).contains("kafka.brokers"));
+        // What the server holds for a context's reads and writes stays bounded.
+        assert!(error(&[("kafka.options.message.max.bytes", json!(1_000_000_000))]).contains("up to 67108864"));
+        assert!(overrides(&[("kafka.options.max.partition.fetch.bytes", json!(1_048_576))]).is_ok());
+        assert!(error(&[("cassandra.keyspace", json!("ks; DROP"))]).contains("not a Cassandra keyspace name"));
+        assert!(error(&[("cassandra.username", json!("a\u{0}b"))]).contains("NUL"));
+        assert!(
+            error(&[
+                ("kafka.options.client.rack", json!("a")),
+                ("kafka.options", json!({"client.rack": "b"}))
+            ])
+            .contains("'kafka.options.client.rack' is given more than once")
+        );
+        // On the server's brokers, a context may tune but not change the login it inherits.
+        let redirected = overrides(&[("kafka.options.security.protocol", json!("PLAINTEXT"))]).unwrap();
+        let refused = Connections::open(&redirected, &defaults(), "context 'c'")
+            .err()
+            .unwrap();
+        assert!(refused.contains("only for brokers of its own"), "{refused}");
+        let tuned = overrides(&[("kafka.options.client.rack", json!("eu-1"))]).unwrap();
+        assert!(Connections::open(&tuned, &defaults(), "context 'c'").is_ok());
+        // A value librdkafka refuses is not repeated: it may be a password.
+        let bad_value = overrides(&[
+            ("kafka.brokers", json!("b:1")),
+            ("kafka.options.acks", json!("s3cret-ish")),
+        ])
+        .unwrap();
+        let refused = Connections::open(&bad_value, &defaults(), "context 'c'").err().unwrap();
+        assert!(
+            refused.contains("'acks'") && !refused.contains("s3cret-ish"),
+            "{refused}"
+        );
     }
 
     #[test]
     fn overrides_survive_storage_and_hide_the_password_in_logs() {
-        let own = overrides(&[("cassandra.password", json!("pw")), ("kafka.options.sasl.password", json!("k"))]).unwrap();
+        let own = overrides(&[
+            ("cassandra.password", json!("pw")),
+            ("kafka.options.sasl.password", json!("k")),
+        ])
+        .unwrap();
         let stored = serde_json::to_value(&own).unwrap();
         assert_eq!(serde_json::from_value::<ClusterOverrides>(stored).unwrap(), own);
         let logged = format!("{own:?}");

@@ -11,6 +11,8 @@ pub const MAX_NAME_LEN: usize = 100;
 const MAX_NUM_CPU_CORES: u32 = 1024;
 const MAX_QUEUED_JOBS: u32 = 100_000;
 const MIN_MEMORY: ByteSize = ByteSize::mib(1);
+/// The longest a context may let its jobs run; the store keeps it in milliseconds.
+const MAX_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
 
 /// The settings a context is created with, and keeps across restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,12 @@ impl ContextSettings {
                     if timeout.0.is_zero() {
                         return Err("job-timeout must be longer than zero".into());
                     }
+                    if timeout.0 > MAX_JOB_TIMEOUT {
+                        return Err(format!(
+                            "job-timeout must be at most {}",
+                            HumanDuration(MAX_JOB_TIMEOUT)
+                        ));
+                    }
                     context.job_timeout = timeout.0;
                 }
                 _ => {
@@ -275,5 +283,6 @@ mod tests {
                 .contains("'num-cpu-cores' is given more than once")
         );
         assert!(error(&[("num-cpu-cores", json!([1]))]).contains("must be a number or a string"));
+        assert!(error(&[("job-timeout", json!("10000000000000000000ms"))]).contains("at most 30d"));
     }
 }

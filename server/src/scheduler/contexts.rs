@@ -36,8 +36,8 @@ impl Scheduler {
     pub(super) fn load_context(&self, row: ContextRow) {
         let settings = settings_of(&row);
         let whose = format!("context '{}'", row.name);
-        let connections = Connections::open(&settings.clusters, &self.inner.settings.clusters, &whose)
-            .unwrap_or_else(|reason| {
+        let connections =
+            Connections::open(&settings.clusters, &self.inner.settings.clusters, &whose).unwrap_or_else(|reason| {
                 tracing::error!(context = %row.name, %reason, "the clusters of a context cannot be used");
                 Connections::refused(&reason)
             });
@@ -77,8 +77,12 @@ impl Scheduler {
             return Err(SchedulerError::ShuttingDown);
         }
         // Clusters a context cannot use are refused now, not at its first job.
-        let connections = Connections::open(&settings.clusters, &self.inner.settings.clusters, &format!("context '{name}'"))
-            .map_err(SchedulerError::InvalidContext)?;
+        let connections = Connections::open(
+            &settings.clusters,
+            &self.inner.settings.clusters,
+            &format!("context '{name}'"),
+        )
+        .map_err(SchedulerError::InvalidContext)?;
         let row = ContextRow {
             name: name.to_string(),
             num_cpu_cores: settings.num_cpu_cores as i32,

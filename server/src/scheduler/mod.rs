@@ -10,8 +10,8 @@ mod objects;
 mod pool;
 mod run;
 
-pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_name};
 pub use clusters::{CLUSTER_KEYS, Connections};
+pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_name};
 pub use contexts::ContextReport;
 pub use pool::PoolSnapshot;
 
@@ -201,8 +201,8 @@ impl Scheduler {
         ));
         // The server's own cluster settings must be usable: a mistake there
         // stops the start, with the reason.
-        let adhoc_connections = Connections::open(&Default::default(), &settings.clusters, "ad-hoc jobs")
-            .map_err(SchedulerError::InvalidContext)?;
+        let adhoc_connections = Connections::open(&Default::default(), &settings.clusters, "ad-hoc contexts")
+            .map_err(|error| SchedulerError::InvalidContext(format!("the server's cluster settings: {error}")))?;
         let scheduler = Scheduler {
             inner: Arc::new(Inner {
                 store,

@@ -74,7 +74,9 @@ pub async fn fresh_keyspace(node: &CassandraNode, prefix: &str) -> String {
     let keyspace = super::unique_name(prefix);
     cql(
         node,
-        &format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+        &format!(
+            "CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+        ),
     )
     .await;
     keyspace

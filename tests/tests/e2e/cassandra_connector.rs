@@ -27,7 +27,12 @@ async fn keyspace() -> Option<(&'static CassandraNode, String)> {
     Some((node, fresh_keyspace(node, "ks").await))
 }
 
-async fn all_pages(session: &jobserver_connectors::cassandra::Session, cql: &str, values: Vec<Flat>, size: u32) -> Vec<Page> {
+async fn all_pages(
+    session: &jobserver_connectors::cassandra::Session,
+    cql: &str,
+    values: Vec<Flat>,
+    size: u32,
+) -> Vec<Page> {
     let mut pager = session.query(cql, values, size).await.unwrap();
     let mut pages = Vec::new();
     while let Some(page) = pager.next_page().await.unwrap() {
@@ -38,7 +43,9 @@ async fn all_pages(session: &jobserver_connectors::cassandra::Session, cql: &str
 
 #[tokio::test]
 async fn rows_are_written_with_bound_values_and_read_page_by_page() {
-    let Some((node, keyspace)) = keyspace().await else { return };
+    let Some((node, keyspace)) = keyspace().await else {
+        return;
+    };
     let cassandra = Cassandra::new(settings(node, Some(&keyspace))).unwrap();
     let session = cassandra.session(None).await.unwrap();
     session
@@ -61,15 +68,28 @@ async fn rows_are_written_with_bound_values_and_read_page_by_page() {
     assert!(pages.len() >= 4, "10 rows 3 at a time: {} pages", pages.len());
     assert!(pages.iter().all(|page| page.rows.len() <= 3));
     assert_eq!(
-        pages[0].columns.iter().map(|c| (c.name.as_str(), c.cql_type.as_str())).collect::<Vec<_>>(),
+        pages[0]
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.cql_type.as_str()))
+            .collect::<Vec<_>>(),
         [("word", "text"), ("count", "bigint")]
     );
-    let one = all_pages(&session, "SELECT count FROM words WHERE word = ?", vec![Flat::Text("w7".into())], 0).await;
+    let one = all_pages(
+        &session,
+        "SELECT count FROM words WHERE word = ?",
+        vec![Flat::Text("w7".into())],
+        0,
+    )
+    .await;
     assert_eq!(one[0].rows, [vec![Flat::BigInt(7)]]);
 
     // The same statement again is served from the context's cache of prepared statements.
     session
-        .execute("INSERT INTO words (word, count) VALUES (?, ?)", vec![Flat::Text("w7".into()), Flat::BigInt(70)])
+        .execute(
+            "INSERT INTO words (word, count) VALUES (?, ?)",
+            vec![Flat::Text("w7".into()), Flat::BigInt(70)],
+        )
         .await
         .unwrap();
     // Sessions in another keyspace come from the same Cassandra.
@@ -80,7 +100,9 @@ async fn rows_are_written_with_bound_values_and_read_page_by_page() {
 
 #[tokio::test]
 async fn every_cql_type_goes_in_and_comes_back() {
-    let Some((node, keyspace)) = keyspace().await else { return };
+    let Some((node, keyspace)) = keyspace().await else {
+        return;
+    };
     let cassandra = Cassandra::new(settings(node, Some(&keyspace))).unwrap();
     let session = cassandra.session(None).await.unwrap();
     session
@@ -148,10 +170,19 @@ async fn every_cql_type_goes_in_and_comes_back() {
     let columns = "id, a, b, bl, d, de, do, du, f, i, bi, si, ti, t, tm, ts, tu, u, v, l, s, m, tp, ad, ve";
     let markers = vec!["?"; 25].join(", ");
     session
-        .execute(&format!("INSERT INTO every ({columns}) VALUES ({markers})"), row.clone())
+        .execute(
+            &format!("INSERT INTO every ({columns}) VALUES ({markers})"),
+            row.clone(),
+        )
         .await
         .unwrap();
-    let pages = all_pages(&session, &format!("SELECT {columns} FROM every WHERE id = 1"), vec![], 0).await;
+    let pages = all_pages(
+        &session,
+        &format!("SELECT {columns} FROM every WHERE id = 1"),
+        vec![],
+        0,
+    )
+    .await;
     assert_eq!(pages[0].rows.len(), 1);
     assert_eq!(pages[0].rows[0], row);
     let types: Vec<&str> = pages[0].columns.iter().map(|c| c.cql_type.as_str()).collect();
@@ -162,28 +193,43 @@ async fn every_cql_type_goes_in_and_comes_back() {
 
 #[tokio::test]
 async fn batches_and_counters() {
-    let Some((node, keyspace)) = keyspace().await else { return };
+    let Some((node, keyspace)) = keyspace().await else {
+        return;
+    };
     let cassandra = Cassandra::new(settings(node, Some(&keyspace))).unwrap();
     let session = cassandra.session(None).await.unwrap();
     session
-        .execute("CREATE TABLE precip (wsid text, day int, total counter, PRIMARY KEY (wsid, day))", vec![])
+        .execute(
+            "CREATE TABLE precip (wsid text, day int, total counter, PRIMARY KEY (wsid, day))",
+            vec![],
+        )
         .await
         .unwrap();
     let add = "UPDATE precip SET total = total + ? WHERE wsid = ? AND day = ?";
     let statements = (0..5)
-        .map(|i| (add.to_string(), vec![Flat::BigInt(i + 1), Flat::Text("s1".into()), Flat::Int(i as i32 % 2)]))
+        .map(|i| {
+            (
+                add.to_string(),
+                vec![Flat::BigInt(i + 1), Flat::Text("s1".into()), Flat::Int(i as i32 % 2)],
+            )
+        })
         .collect();
     session.batch(BatchKind::Counter, statements).await.unwrap();
     let pages = all_pages(&session, "SELECT day, total FROM precip WHERE wsid = 's1'", vec![], 0).await;
     assert_eq!(
         pages[0].rows,
-        [vec![Flat::Int(0), Flat::Counter(9)], vec![Flat::Int(1), Flat::Counter(6)]]
+        [
+            vec![Flat::Int(0), Flat::Counter(9)],
+            vec![Flat::Int(1), Flat::Counter(6)]
+        ]
     );
 }
 
 #[tokio::test]
 async fn errors_say_what_is_wrong_and_of_which_kind() {
-    let Some((node, keyspace)) = keyspace().await else { return };
+    let Some((node, keyspace)) = keyspace().await else {
+        return;
+    };
     let cassandra = Cassandra::new(settings(node, Some(&keyspace))).unwrap();
     let session = cassandra.session(None).await.unwrap();
     let kind_and_message = |result: Result<(), jobserver_connectors::Error>| {
@@ -195,17 +241,33 @@ async fn errors_say_what_is_wrong_and_of_which_kind() {
     let (kind, message) = kind_and_message(session.execute("SELECT * FROM nope", vec![]).await);
     assert_eq!(kind, ErrorKind::NotFound, "{message}");
     assert!(message.contains("nope"), "{message}");
-    session.execute("CREATE TABLE t (k int PRIMARY KEY, v text)", vec![]).await.unwrap();
-    let (kind, message) = kind_and_message(session.execute("INSERT INTO t (k, v) VALUES (?, ?)", vec![Flat::Int(1)]).await);
-    assert_eq!(kind, ErrorKind::InvalidRequest);
-    assert!(message.contains("has 2 bind markers (?) but 1 values were given"), "{message}");
+    session
+        .execute("CREATE TABLE t (k int PRIMARY KEY, v text)", vec![])
+        .await
+        .unwrap();
     let (kind, message) = kind_and_message(
         session
-            .execute("INSERT INTO t (k, v) VALUES (?, ?)", vec![Flat::Text("one".into()), Flat::Text("x".into())])
+            .execute("INSERT INTO t (k, v) VALUES (?, ?)", vec![Flat::Int(1)])
             .await,
     );
     assert_eq!(kind, ErrorKind::InvalidRequest);
-    assert!(message.contains("value 1 (for k)") && message.contains("text cannot be stored in a column of type int"), "{message}");
+    assert!(
+        message.contains("has 2 bind markers (?) but 1 values were given"),
+        "{message}"
+    );
+    let (kind, message) = kind_and_message(
+        session
+            .execute(
+                "INSERT INTO t (k, v) VALUES (?, ?)",
+                vec![Flat::Text("one".into()), Flat::Text("x".into())],
+            )
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::InvalidRequest);
+    assert!(
+        message.contains("value 1 (for k)") && message.contains("text cannot be stored in a column of type int"),
+        "{message}"
+    );
 
     let error = cassandra.session(Some("no_such_keyspace")).await.err().unwrap();
     assert_eq!(error.kind, ErrorKind::NotFound, "{error}");
@@ -218,7 +280,11 @@ async fn errors_say_what_is_wrong_and_of_which_kind() {
     let error = wrong.session(None).await.err().unwrap();
     assert_eq!(error.kind, ErrorKind::PermissionDenied, "{error}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let nowhere = Cassandra::new(CassandraSettings {
         nodes: vec![format!("127.0.0.1:{port}")],
         timeout: Duration::from_secs(2),

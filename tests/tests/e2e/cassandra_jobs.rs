@@ -6,7 +6,9 @@
 use super::*;
 use jobserver_connectors::kafka::OutgoingRecord;
 use jobserver_tests::ServerOptions;
-use jobserver_tests::systems::{CassandraNode, cassandra, cql, create_topic, fresh_keyspace, kafka_brokers, unique_name};
+use jobserver_tests::systems::{
+    CassandraNode, cassandra, cql, create_topic, fresh_keyspace, kafka_brokers, unique_name,
+};
 use serde_json::json;
 
 /// A keyspace of its own and a server whose jobs reach it by default (and
@@ -45,9 +47,15 @@ const C2: &str = "40b08953-a9f2-4a8b-9c3b-1a7d6a1e0002";
 
 #[tokio::test]
 async fn the_campaign_report_adds_raw_events_to_daily_totals() {
-    let Some((node, ks, server)) = setup().await else { return };
+    let Some((node, ks, server)) = setup().await else {
+        return;
+    };
     let api = server.api();
-    cql(node, &format!("CREATE TABLE {ks}.event (id uuid PRIMARY KEY, ad_id uuid, campaign uuid, ts bigint, type text)")).await;
+    cql(
+        node,
+        &format!("CREATE TABLE {ks}.event (id uuid PRIMARY KEY, ad_id uuid, campaign uuid, ts bigint, type text)"),
+    )
+    .await;
     cql(
         node,
         &format!(
@@ -56,7 +64,12 @@ async fn the_campaign_report_adds_raw_events_to_daily_totals() {
         ),
     )
     .await;
-    for (id, month, day, views, clicks) in [(C1, 9, 10, 1000, 42), (C1, 9, 11, 500, 8), (C1, 8, 31, 7, 7), (C2, 9, 1, 10, 1)] {
+    for (id, month, day, views, clicks) in [
+        (C1, 9, 10, 1000, 42),
+        (C1, 9, 11, 500, 8),
+        (C1, 8, 31, 7, 7),
+        (C2, 9, 1, 10, 1),
+    ] {
         cql(node, &format!("INSERT INTO {ks}.campaign (id, year, month, day, views, clicks) VALUES ({id}, 2015, {month}, {day}, {views}, {clicks})")).await;
     }
     // September 2015 starts at 1441065600000 ms; one event before it, one after.
@@ -97,7 +110,9 @@ async fn the_campaign_report_adds_raw_events_to_daily_totals() {
 
 #[tokio::test]
 async fn weather_gives_a_stations_annual_precipitation_and_wettest_days() {
-    let Some((node, ks, server)) = setup().await else { return };
+    let Some((node, ks, server)) = setup().await else {
+        return;
+    };
     let api = server.api();
     cql(
         node,
@@ -120,7 +135,10 @@ async fn weather_gives_a_stations_annual_precipitation_and_wettest_days() {
     cql(node, &add("725030:14732", 2009, 1, 1, 99)).await; // another year
     cql(node, &add("other", 2008, 1, 1, 99)).await; // another station
     let report = api
-        .submit("appName=weather&sync=true", "wsid = \"725030:14732\", year = 2008, k = 3")
+        .submit(
+            "appName=weather&sync=true",
+            "wsid = \"725030:14732\", year = 2008, k = 3",
+        )
         .await;
     assert_eq!(report.body["status"], "FINISHED", "{report:?}");
     assert_eq!(report.body["result"]["annual-precipitation"], 80, "{report:?}");
@@ -132,7 +150,9 @@ async fn weather_gives_a_stations_annual_precipitation_and_wettest_days() {
             {"month": 3, "day": 9, "precipitation": 12},
         ])
     );
-    let bad = api.submit("appName=weather&sync=true", "wsid = x, year = 2008, k = 0").await;
+    let bad = api
+        .submit("appName=weather&sync=true", "wsid = x, year = 2008, k = 0")
+        .await;
     assert_eq!(bad.status, 400, "{bad:?}");
 }
 
@@ -161,7 +181,11 @@ async fn word_counts_from_kafka_are_written_to_a_cassandra_table() {
             &format!("kafka.topic = {topic}, cassandra.table = {ks}.word_counts"),
         )
         .await;
-    assert_eq!(run.body["result"], json!({"be": 2, "not": 1, "or": 1, "to": 2}), "{run:?}");
+    assert_eq!(
+        run.body["result"],
+        json!({"be": 2, "not": 1, "or": 1, "to": 2}),
+        "{run:?}"
+    );
     let stored = api
         .submit(
             "appName=testjobs&classPath=cql&sync=true",
@@ -170,22 +194,27 @@ async fn word_counts_from_kafka_are_written_to_a_cassandra_table() {
         .await;
     let mut rows = stored.body["result"].as_array().cloned().unwrap_or_default();
     rows.sort_by_key(|row| row[0].as_str().unwrap_or_default().to_string());
-    assert_eq!(rows, [json!(["be", 2]), json!(["not", 1]), json!(["or", 1]), json!(["to", 2])], "{stored:?}");
+    assert_eq!(
+        rows,
+        [json!(["be", 2]), json!(["not", 1]), json!(["or", 1]), json!(["to", 2])],
+        "{stored:?}"
+    );
 }
 
 #[tokio::test]
 async fn cql_errors_are_typed_and_an_unreachable_node_is_named() {
     let Some((_, ks, server)) = setup().await else { return };
     let api = server.api();
-    let unknown = api
-        .submit("appName=weather&sync=true", "wsid = x, year = 2008")
-        .await;
+    let unknown = api.submit("appName=weather&sync=true", "wsid = x, year = 2008").await;
     assert_eq!(unknown.body["status"], "ERROR", "{unknown:?}");
     assert_eq!(unknown.body["result"]["errorClass"], "CassandraNotFound", "{unknown:?}");
     assert!(unknown.message().contains("daily_aggregate_precip"), "{unknown:?}");
 
     let syntax = api
-        .submit("appName=testjobs&classPath=cql&sync=true", "statement = \"SELEKT 1\", catch = true")
+        .submit(
+            "appName=testjobs&classPath=cql&sync=true",
+            "statement = \"SELEKT 1\", catch = true",
+        )
         .await;
     assert_eq!(syntax.body["result"]["caught"], "CassandraInvalidRequest", "{syntax:?}");
     let missing = api
@@ -196,20 +225,39 @@ async fn cql_errors_are_typed_and_an_unreachable_node_is_named() {
         .await;
     assert_eq!(missing.body["result"]["errorClass"], "CassandraNotFound", "{missing:?}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let created = api
-        .post(&format!("/contexts/nowhere?cassandra.nodes=127.0.0.1:{port}&cassandra.timeout=2s"), "")
+        .post(
+            &format!("/contexts/nowhere?cassandra.nodes=127.0.0.1:{port}&cassandra.timeout=2s"),
+            "",
+        )
         .await;
     assert_eq!(created.status, 200, "{created:?}");
     let down = api
-        .submit("appName=testjobs&classPath=cql&context=nowhere&sync=true", "statement = \"SELECT 1\"")
+        .submit(
+            "appName=testjobs&classPath=cql&context=nowhere&sync=true",
+            "statement = \"SELECT 1\"",
+        )
         .await;
     assert_eq!(down.body["result"]["errorClass"], "CassandraUnreachable", "{down:?}");
     assert!(down.message().contains(&format!("127.0.0.1:{port}")), "{down:?}");
 
-    assert_eq!(api.post("/contexts/nocass?cassandra.enabled=false", "").await.status, 200);
+    assert_eq!(
+        api.post("/contexts/nocass?cassandra.enabled=false", "").await.status,
+        200
+    );
     let denied = api
-        .submit("appName=testjobs&classPath=cql&context=nocass&sync=true", "statement = \"SELECT 1\"")
+        .submit(
+            "appName=testjobs&classPath=cql&context=nocass&sync=true",
+            "statement = \"SELECT 1\"",
+        )
         .await;
-    assert_eq!(denied.body["result"]["errorClass"], "CassandraPermissionDenied", "{denied:?}");
+    assert_eq!(
+        denied.body["result"]["errorClass"], "CassandraPermissionDenied",
+        "{denied:?}"
+    );
 }

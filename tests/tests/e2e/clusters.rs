@@ -28,7 +28,8 @@ async fn contexts_take_clusters_of_their_own_and_never_show_their_credentials() 
     let body = r#"
         kafka {
           brokers = "mine:9092"
-          options { "security.protocol" = SASL_PLAINTEXT, "sasl.mechanism" = PLAIN, "sasl.username" = me, "sasl.password" = k4fka-s3cret }
+          options { "security.protocol" = SASL_PLAINTEXT, "sasl.mechanism" = PLAIN, "sasl.username" = me, "sasl.password" = k4fka-s3cret,
+                    "sasl.oauthbearer.config" = "principal=me secret=k4fka-s3cret" }
         }
         cassandra { nodes = ["mine:9042"], keyspace = metrics, username = me, password = c4ss-s3cret, consistency = one }
     "#;
@@ -40,11 +41,15 @@ async fn contexts_take_clusters_of_their_own_and_never_show_their_credentials() 
     assert_eq!(kafka["enabled"], true);
     assert_eq!(kafka["brokers"], "mine:9092");
     assert_eq!(kafka["options"]["sasl.password"], "********", "{kafka}");
+    assert_eq!(kafka["options"]["sasl.oauthbearer.config"], "********", "{kafka}");
     assert_eq!(kafka["options"]["security.protocol"], "SASL_PLAINTEXT");
     let cassandra = &shown.body["settings"]["cassandra"];
     assert_eq!(cassandra["nodes"], json!(["mine:9042"]));
     assert_eq!(cassandra["keyspace"], "metrics");
-    assert_eq!(cassandra["username"], "me", "a context with nodes of its own gets none of the server's login");
+    assert_eq!(
+        cassandra["username"], "me",
+        "a context with nodes of its own gets none of the server's login"
+    );
     assert_eq!(cassandra["password"], "********");
     assert_eq!(cassandra["consistency"], "ONE");
 
@@ -56,17 +61,28 @@ async fn contexts_take_clusters_of_their_own_and_never_show_their_credentials() 
     assert_no_secret(&plain.to_string(), "GET /contexts/plain");
 
     // Turned off, by query parameter.
-    let off = api.post("/contexts/off?kafka.enabled=false&cassandra.enabled=off", "").await;
+    let off = api
+        .post("/contexts/off?kafka.enabled=false&cassandra.enabled=off", "")
+        .await;
     assert_eq!(off.status, 200, "{off:?}");
     let off = api.get("/contexts/off").await.body;
     assert_eq!(off["settings"]["kafka"]["enabled"], false);
-    assert!(off["settings"]["kafka"]["reason"].as_str().unwrap().contains("kafka.enabled = false"), "{off}");
+    assert!(
+        off["settings"]["kafka"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("kafka.enabled = false"),
+        "{off}"
+    );
 
     server.terminate().await;
     server.restart().await;
     let api = server.api();
     let again = api.get("/contexts/own").await.body;
-    assert_eq!(again["settings"]["kafka"]["brokers"], "mine:9092", "kept across a restart: {again}");
+    assert_eq!(
+        again["settings"]["kafka"]["brokers"], "mine:9092",
+        "kept across a restart: {again}"
+    );
     assert_eq!(again["settings"]["cassandra"]["password"], "********");
     assert_no_secret(&server.log(), "the server's log");
 }
@@ -81,15 +97,47 @@ async fn unusable_cluster_settings_are_refused_and_nothing_is_created() {
         ("cassandra.consistency=most", "'most' is not a consistency level"),
         ("cassandra.replicas=3", "unknown context setting 'cassandra.replicas'"),
         ("kafka.timeout=0s", "kafka.timeout must be longer than zero"),
-        ("kafka.brokers=a:1&kafka.brokers=b:2", "'kafka.brokers' is given more than once"),
+        (
+            "kafka.brokers=a:1&kafka.brokers=b:2",
+            "'kafka.brokers' is given more than once",
+        ),
+        // Options that load code or read the server's files are the server's alone.
+        (
+            "kafka.brokers=b:9092&kafka.options.plugin.library.paths=/tmp/evil.so",
+            "'plugin.library.paths' cannot be set",
+        ),
+        (
+            "kafka.brokers=b:9092&kafka.options.ssl.ca.location=/etc/shadow",
+            "'ssl.ca.location' cannot be set",
+        ),
+        (
+            "kafka.brokers=b:9092&kafka.options.message.max.bytes=1000000000",
+            "up to 67108864",
+        ),
+        ("cassandra.username=a%00b", "NUL"),
+        ("cassandra.keyspace=ks%3B%20drop", "not a Cassandra keyspace name"),
+        ("job-timeout=1000d", "job-timeout"),
     ];
     for (query, expected) in cases {
         let reply = api.post(&format!("/contexts/bad?{query}"), "").await;
         assert_eq!(reply.status, 400, "{query}: {reply:?}");
-        assert!(reply.message().contains(expected), "{query}: {:?} lacks {expected:?}", reply.message());
+        assert!(
+            reply.message().contains(expected),
+            "{query}: {:?} lacks {expected:?}",
+            reply.message()
+        );
     }
     let reply = api.post("/contexts/bad", "kafka = 5").await;
     assert_eq!(reply.status, 400, "{reply:?}");
+    // The same option in the query and the body is a mistake, not a choice.
+    let twice = api
+        .post(
+            "/contexts/bad?kafka.brokers=b:9092&kafka.options.client.rack=a",
+            r#"kafka.options { "client.rack" = b }"#,
+        )
+        .await;
+    assert_eq!(twice.status, 400, "{twice:?}");
+    assert!(twice.message().contains("more than once"), "{twice:?}");
     assert_eq!(api.get("/contexts").await.body, json!([]));
 }
 
@@ -97,7 +145,13 @@ async fn unusable_cluster_settings_are_refused_and_nothing_is_created() {
 async fn a_server_whose_own_cluster_settings_are_unusable_says_so_at_start() {
     let database = fresh_database().await;
     let output = std::process::Command::new(jobserver_tests::server_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--cassandra-consistency", "sometimes"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cassandra-consistency",
+            "sometimes",
+        ])
         .env("DATABASE_URL", &database)
         .output()
         .unwrap();

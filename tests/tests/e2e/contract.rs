@@ -51,8 +51,14 @@ async fn a_component_built_against_contract_0_1_uploads_and_runs() {
     let found = api
         .submit("appName=oldcache&classPath=lookup&context=old&sync=true", "word = a")
         .await;
-    assert_eq!(found.body["result"], serde_json::json!({"word": "a", "count": 2}), "{found:?}");
-    let logs = api.get(&format!("/jobs/{}/logs", found.body["jobId"].as_str().unwrap())).await;
+    assert_eq!(
+        found.body["result"],
+        serde_json::json!({"word": "a", "count": 2}),
+        "{found:?}"
+    );
+    let logs = api
+        .get(&format!("/jobs/{}/logs", found.body["jobId"].as_str().unwrap()))
+        .await;
     assert_eq!(logs.status, 200, "{logs:?}");
 }
 
@@ -61,7 +67,12 @@ async fn a_job_learns_which_job_it_is_in_validate_and_in_run() {
     let server = server_with_jobs().await;
     let api = server.api();
     assert_eq!(api.post("/contexts/who", "").await.status, 200);
-    let id = start_job(&api, "appName=testjobs&classPath=whoami&context=who", "expect-app = testjobs").await;
+    let id = start_job(
+        &api,
+        "appName=testjobs&classPath=whoami&context=who",
+        "expect-app = testjobs",
+    )
+    .await;
     let report = api.wait_until_ended(&id, WAIT).await;
     assert_eq!(status(&report), "FINISHED", "{report}");
     let info = &report["result"];
@@ -89,4 +100,3 @@ async fn a_job_learns_which_job_it_is_in_validate_and_in_run() {
     assert_eq!(refused.status, 400, "{refused:?}");
     assert!(refused.body.to_string().contains("this is app testjobs"), "{refused:?}");
 }
-

@@ -34,7 +34,12 @@ async fn filled_topic(kafka: &Kafka, broker: &KafkaBroker) -> String {
         .collect();
     let deliveries = kafka.produce(&topic, &records).await.unwrap();
     assert_eq!(deliveries.len(), 30);
-    assert!(deliveries.iter().zip(&records).all(|(d, r)| Some(d.partition) == r.partition));
+    assert!(
+        deliveries
+            .iter()
+            .zip(&records)
+            .all(|(d, r)| Some(d.partition) == r.partition)
+    );
     topic
 }
 
@@ -160,7 +165,9 @@ async fn a_read_ends_where_the_partition_ended_when_it_began() {
         let topic = filled_topic(&kafka, broker).await;
         let mut reader = kafka.read(spec(&topic, Start::Earliest, End::Latest)).await.unwrap();
         // Written after the read began: left for the next read.
-        let later: Vec<OutgoingRecord> = (0..3).map(|p| record(p, &format!("{p}-later"), BASE + 99_000)).collect();
+        let later: Vec<OutgoingRecord> = (0..3)
+            .map(|p| record(p, &format!("{p}-later"), BASE + 99_000))
+            .collect();
         kafka.produce(&topic, &later).await.unwrap();
         let limits = BatchLimits {
             max_records: 1000,
@@ -233,7 +240,13 @@ async fn produced_records_come_back_with_keys_headers_and_timestamps() {
                     .headers()
                     .map(|(k, v)| (k.to_string(), v.map(<[u8]>::to_vec)))
                     .collect();
-                (r.partition(), r.key().map(<[u8]>::to_vec), r.value().map(<[u8]>::to_vec), headers, r.timestamp())
+                (
+                    r.partition(),
+                    r.key().map(<[u8]>::to_vec),
+                    r.value().map(<[u8]>::to_vec),
+                    headers,
+                    r.timestamp(),
+                )
             })
             .await
             .unwrap()
@@ -241,11 +254,24 @@ async fn produced_records_come_back_with_keys_headers_and_timestamps() {
             got.extend(batch);
         }
         got.sort_by_key(|r| r.0);
-        let one = got.iter().find(|r| r.0 == 1 && r.2.as_deref() == Some(b"one".as_slice())).unwrap();
+        let one = got
+            .iter()
+            .find(|r| r.0 == 1 && r.2.as_deref() == Some(b"one".as_slice()))
+            .unwrap();
         assert_eq!(one.1.as_deref(), Some(b"k-one".as_slice()), "{}", broker.kind);
-        assert_eq!(one.3, [("source".to_string(), Some(b"test".to_vec())), ("empty".to_string(), None)]);
+        assert_eq!(
+            one.3,
+            [
+                ("source".to_string(), Some(b"test".to_vec())),
+                ("empty".to_string(), None)
+            ]
+        );
         assert_eq!(one.4, Some(BASE + 1));
-        assert!(got.iter().any(|r| r.1.is_none() && r.2.is_none()), "{}: {got:?}", broker.kind);
+        assert!(
+            got.iter().any(|r| r.1.is_none() && r.2.is_none()),
+            "{}: {got:?}",
+            broker.kind
+        );
     }
 }
 
@@ -271,7 +297,10 @@ async fn unknown_topics_and_partitions_are_not_found() {
             .err()
             .unwrap();
         assert_eq!(error.kind, ErrorKind::NotFound);
-        assert_eq!(error.message, format!("Kafka topic '{topic}' has no partition 5; its partitions are 0 to 1"));
+        assert_eq!(
+            error.message,
+            format!("Kafka topic '{topic}' has no partition 5; its partitions are 0 to 1")
+        );
         let error = kafka
             .read(spec(&topic, Start::Offsets(vec![(3, 0)]), End::Latest))
             .await
@@ -284,7 +313,11 @@ async fn unknown_topics_and_partitions_are_not_found() {
 #[tokio::test]
 async fn an_unreachable_broker_is_named_in_the_error() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let kafka = Kafka::new(KafkaSettings {
         brokers: format!("127.0.0.1:{port}"),
         options: BTreeMap::new(),
@@ -294,7 +327,10 @@ async fn an_unreachable_broker_is_named_in_the_error() {
     let error = kafka.partitions("anything").await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unreachable, "{error}");
     assert!(error.message.contains(&format!("127.0.0.1:{port}")), "{error}");
-    let error = kafka.produce("anything", &[OutgoingRecord::default()]).await.unwrap_err();
+    let error = kafka
+        .produce("anything", &[OutgoingRecord::default()])
+        .await
+        .unwrap_err();
     assert!(
         matches!(error.kind, ErrorKind::Unreachable | ErrorKind::Timeout),
         "{error}"
@@ -308,4 +344,53 @@ async fn an_unreachable_broker_is_named_in_the_error() {
     let error = bad.err().unwrap();
     assert_eq!(error.kind, ErrorKind::InvalidRequest);
     assert!(error.message.contains("no.such.option"), "{error}");
+}
+
+#[tokio::test]
+async fn a_login_the_brokers_refuse_is_permission_denied_and_says_why() {
+    for broker in each_broker() {
+        // Neither harness broker takes SASL on its listener: the login fails
+        // at the handshake, as a wrong mechanism would on a real cluster.
+        let options = [
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "jobs"),
+            ("sasl.password", "p4ssw0rd-never-shown"),
+        ];
+        let kafka = Kafka::new(KafkaSettings {
+            brokers: broker.bootstrap.clone(),
+            options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            timeout: Duration::from_secs(60),
+        })
+        .unwrap();
+        let error = kafka.partitions("anything").await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::PermissionDenied, "{}: {error}", broker.kind);
+        assert!(error.message.contains("refused the login"), "{error}");
+        assert!(error.message.contains("SASL"), "{error}");
+        assert!(!error.message.contains("p4ssw0rd"), "{error}");
+        // Bad input in a read is refused before any broker is asked.
+        let error = kafka
+            .read(ReadSpec {
+                group: Some("  ".into()),
+                ..spec("t", Start::Earliest, End::Latest)
+            })
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(error.kind, ErrorKind::InvalidRequest, "{error}");
+    }
+}
+
+#[tokio::test]
+async fn negative_offsets_are_refused() {
+    for broker in each_broker() {
+        let kafka = kafka(broker);
+        let topic = unique_name("negative");
+        create_topic(broker, &topic, 1).await;
+        for (start, end) in [(Start::Offset(-1), End::Latest), (Start::Earliest, End::Offset(-5))] {
+            let error = kafka.read(spec(&topic, start, end)).await.err().unwrap();
+            assert_eq!(error.kind, ErrorKind::InvalidRequest, "{error}");
+            assert!(error.message.contains("is negative"), "{error}");
+        }
+    }
 }

@@ -54,7 +54,13 @@ async fn word_count_counts_exactly_over_partitions_and_time_ranges() {
         create_topic(broker, &topic, 3).await;
         // One record a second from T0; each says "a" and its second's parity word.
         let records: Vec<OutgoingRecord> = (0..60)
-            .map(|i| text(i % 3, if i % 2 == 0 { "a even" } else { "a odd" }, T0 + 1000 * i64::from(i)))
+            .map(|i| {
+                text(
+                    i % 3,
+                    if i % 2 == 0 { "a even" } else { "a odd" },
+                    T0 + 1000 * i64::from(i),
+                )
+            })
             .collect();
         kafka.produce(&topic, &records).await.unwrap();
 
@@ -62,17 +68,28 @@ async fn word_count_counts_exactly_over_partitions_and_time_ranges() {
             .submit("appName=kafka-word-count&sync=true", &format!("kafka.topic = {topic}"))
             .await;
         assert_eq!(all.body["status"], "FINISHED", "{}: {all:?}", broker.kind);
-        assert_eq!(all.body["result"], json!({"a": 60, "even": 30, "odd": 30}), "{}", broker.kind);
+        assert_eq!(
+            all.body["result"],
+            json!({"a": 60, "even": 30, "odd": 30}),
+            "{}",
+            broker.kind
+        );
 
         // [T0+10s, T0+20s): records 10..20, with 9 and 20 just outside.
-        let config = format!(
-            "kafka.topic = {topic}, from = \"2016-03-15T01:18:11\", to = \"2016-03-15T01:18:21Z\""
-        );
+        let config = format!("kafka.topic = {topic}, from = \"2016-03-15T01:18:11\", to = \"2016-03-15T01:18:21Z\"");
         let window = api.submit("appName=kafka-word-count&sync=true", &config).await;
-        assert_eq!(window.body["result"], json!({"a": 10, "even": 5, "odd": 5}), "{}: {window:?}", broker.kind);
+        assert_eq!(
+            window.body["result"],
+            json!({"a": 10, "even": 5, "odd": 5}),
+            "{}: {window:?}",
+            broker.kind
+        );
 
         let bad = api
-            .submit("appName=kafka-word-count&sync=true", &format!("kafka.topic = {topic}, from = soon"))
+            .submit(
+                "appName=kafka-word-count&sync=true",
+                &format!("kafka.topic = {topic}, from = soon"),
+            )
             .await;
         assert_eq!(bad.status, 400, "{bad:?}");
         assert!(bad.body.to_string().contains("not an ISO-8601 time"), "{bad:?}");
@@ -109,7 +126,10 @@ async fn segment_counts_active_sessions_and_a_group_goes_on_where_it_stopped() {
         assert_eq!(run.body["result"]["events"], 5);
 
         // The next run sees only what came since: s1 stops, s4 starts.
-        kafka.produce(&topic, &[event("s1", "stop"), event("s4", "start")]).await.unwrap();
+        kafka
+            .produce(&topic, &[event("s1", "stop"), event("s4", "start")])
+            .await
+            .unwrap();
         let next = api.submit(query, &config).await;
         assert_eq!(next.body["result"]["events"], 2, "{}: {next:?}", broker.kind);
         assert_eq!(next.body["result"]["active-sessions"], 1);
@@ -174,22 +194,35 @@ async fn a_job_writes_a_topic_that_reads_back_as_written() {
         let k3 = written.iter().find(|w| w.0 == "k3").unwrap();
         assert_eq!(k3.1, "READING 3");
         assert_eq!(k3.2, Some(T0 + 3));
-        assert!(k3.3.contains(&"origin".to_string()) && k3.3.contains(&"transformed-by".to_string()), "{k3:?}");
+        assert!(
+            k3.3.contains(&"origin".to_string()) && k3.3.contains(&"transformed-by".to_string()),
+            "{k3:?}"
+        );
 
         // Committed: a second run has nothing new.
         let again = api.submit("appName=kafka-transform&sync=true", &config).await;
-        assert_eq!(again.body["result"], json!({"records": 0}), "{}: {again:?}", broker.kind);
+        assert_eq!(
+            again.body["result"],
+            json!({"records": 0}),
+            "{}: {again:?}",
+            broker.kind
+        );
     }
 }
 
 #[tokio::test]
 async fn unknown_topics_and_missing_kafka_are_typed_errors() {
-    let Some(broker) = each_broker().into_iter().next() else { return };
+    let Some(broker) = each_broker().into_iter().next() else {
+        return;
+    };
     let server = server_for(broker).await;
     let api = server.api();
     let missing = unique_name("missing");
     let report = api
-        .submit("appName=kafka-word-count&sync=true", &format!("kafka.topic = {missing}"))
+        .submit(
+            "appName=kafka-word-count&sync=true",
+            &format!("kafka.topic = {missing}"),
+        )
         .await;
     assert_eq!(report.body["status"], "ERROR", "{report:?}");
     assert_eq!(report.body["result"]["errorClass"], "KafkaNotFound", "{report:?}");
@@ -197,16 +230,25 @@ async fn unknown_topics_and_missing_kafka_are_typed_errors() {
 
     // A job may handle the error itself.
     let handled = api
-        .submit("appName=testjobs&classPath=kafka-check&sync=true", &format!("topic = {missing}, catch = true"))
+        .submit(
+            "appName=testjobs&classPath=kafka-check&sync=true",
+            &format!("topic = {missing}, catch = true"),
+        )
         .await;
     assert_eq!(handled.body["status"], "FINISHED", "{handled:?}");
     assert_eq!(handled.body["result"]["caught"], "KafkaNotFound");
 
     assert_eq!(api.post("/contexts/nokafka?kafka.enabled=false", "").await.status, 200);
     let denied = api
-        .submit("appName=kafka-word-count&context=nokafka&sync=true", "kafka.topic = anything")
+        .submit(
+            "appName=kafka-word-count&context=nokafka&sync=true",
+            "kafka.topic = anything",
+        )
         .await;
-    assert_eq!(denied.body["result"]["errorClass"], "KafkaPermissionDenied", "{denied:?}");
+    assert_eq!(
+        denied.body["result"]["errorClass"], "KafkaPermissionDenied",
+        "{denied:?}"
+    );
     assert!(denied.message().contains("kafka.enabled = false"), "{denied:?}");
 }
 
@@ -214,13 +256,23 @@ async fn unknown_topics_and_missing_kafka_are_typed_errors() {
 async fn an_unreachable_broker_ends_the_job_with_a_message_naming_it() {
     let server = server_with_jobs().await;
     let api = server.api();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let reply = api
-        .post(&format!("/contexts/down?kafka.brokers=127.0.0.1:{port}&kafka.timeout=2s"), "")
+        .post(
+            &format!("/contexts/down?kafka.brokers=127.0.0.1:{port}&kafka.timeout=2s"),
+            "",
+        )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let report = api
-        .submit("appName=testjobs&classPath=kafka-check&context=down&sync=true", "topic = t")
+        .submit(
+            "appName=testjobs&classPath=kafka-check&context=down&sync=true",
+            "topic = t",
+        )
         .await;
     assert_eq!(report.body["status"], "ERROR", "{report:?}");
     assert_eq!(report.body["result"]["errorClass"], "KafkaUnreachable", "{report:?}");
@@ -242,8 +294,14 @@ async fn a_job_waiting_in_a_kafka_call_is_killed_at_once_and_times_out_on_time()
     let settings = format!("kafka.brokers=127.0.0.1:{port}&kafka.timeout=1h");
     let created = api.post(&format!("/contexts/silent?{settings}"), "").await;
     assert_eq!(created.status, 200, "{created:?}");
-    let id = start_job(&api, "appName=testjobs&classPath=kafka-check&context=silent", "topic = t").await;
-    api.wait_for_job(&id, WAIT, |report| report["status"] == "RUNNING").await;
+    let id = start_job(
+        &api,
+        "appName=testjobs&classPath=kafka-check&context=silent",
+        "topic = t",
+    )
+    .await;
+    api.wait_for_job(&id, WAIT, |report| report["status"] == "RUNNING")
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // The kill answers once the job has ended: a job that could not be
     // stopped inside the call would still be RUNNING here.
@@ -256,7 +314,10 @@ async fn a_job_waiting_in_a_kafka_call_is_killed_at_once_and_times_out_on_time()
     let limited = format!("{settings}&job-timeout=2s");
     assert_eq!(api.post(&format!("/contexts/limited?{limited}"), "").await.status, 200);
     let report = api
-        .submit("appName=testjobs&classPath=kafka-check&context=limited&sync=true", "topic = t")
+        .submit(
+            "appName=testjobs&classPath=kafka-check&context=limited&sync=true",
+            "topic = t",
+        )
         .await;
     assert_eq!(report.body["status"], "ERROR", "{report:?}");
     assert_eq!(report.body["result"]["errorClass"], "Timeout", "{report:?}");
@@ -264,7 +325,9 @@ async fn a_job_waiting_in_a_kafka_call_is_killed_at_once_and_times_out_on_time()
 
 #[tokio::test]
 async fn records_crossing_into_a_job_count_against_its_memory_limit() {
-    let Some(broker) = each_broker().into_iter().next() else { return };
+    let Some(broker) = each_broker().into_iter().next() else {
+        return;
+    };
     let server = server_for(broker).await;
     let api = server.api();
     let topic = unique_name("big");
@@ -291,5 +354,45 @@ async fn records_crossing_into_a_job_count_against_its_memory_limit() {
             &format!("topic = {topic}, read = true, hold = true"),
         )
         .await;
-    assert_eq!(report.body["result"], json!({"partitions": 1, "records": 12}), "{report:?}");
+    assert_eq!(
+        report.body["result"],
+        json!({"partitions": 1, "records": 12}),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_holds_a_bounded_number_of_kafka_readers() {
+    let Some(broker) = each_broker().into_iter().next() else {
+        return;
+    };
+    let server = server_for(broker).await;
+    let api = server.api();
+    let topic = unique_name("readers");
+    create_topic(broker, &topic, 1).await;
+    client(broker).produce(&topic, &[text(0, "one", T0)]).await.unwrap();
+    // Every open reader prefetches outside the job's memory: eight are
+    // allowed at once (seven held, one reading), the ninth is refused.
+    let eight = api
+        .submit(
+            "appName=testjobs&classPath=kafka-check&sync=true",
+            &format!("topic = {topic}, readers = 7, read = true, catch = true"),
+        )
+        .await;
+    assert_eq!(
+        eight.body["result"],
+        json!({"partitions": 1, "records": 1}),
+        "{eight:?}"
+    );
+    let nine = api
+        .submit(
+            "appName=testjobs&classPath=kafka-check&sync=true",
+            &format!("topic = {topic}, readers = 9, catch = true"),
+        )
+        .await;
+    assert_eq!(nine.body["result"]["caught"], "KafkaInvalidRequest", "{nine:?}");
+    assert!(
+        nine.body["result"]["message"].as_str().unwrap().contains("at most 8"),
+        "{nine:?}"
+    );
 }

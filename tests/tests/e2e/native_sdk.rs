@@ -2,10 +2,10 @@
 //! job crate compiles it, the SDK reaches the real broker and node the test
 //! names, and the job gives what it gives in the server.
 
-use jobserver_connectors::kafka::OutgoingRecord;
-use jobserver_tests::systems::{cassandra, create_topic, fresh_keyspace, kafka_brokers, unique_name};
 use job_sdk::testing::{self, CassandraCluster};
 use job_sdk::{Config, Job, json};
+use jobserver_connectors::kafka::OutgoingRecord;
+use jobserver_tests::systems::{cassandra, create_topic, fresh_keyspace, kafka_brokers, unique_name};
 use kafka_word_count::KafkaWordCount;
 
 #[tokio::test]

@@ -38,7 +38,11 @@ async fn a_restart_brings_contexts_back_and_keeps_results() {
         .iter()
         .map(|key| &settings[key])
         .collect();
-    assert_eq!(limits, [&json!(3), &json!("128m"), &json!("90s"), &json!(100)], "{settings}");
+    assert_eq!(
+        limits,
+        [&json!(3), &json!("128m"), &json!("90s"), &json!(100)],
+        "{settings}"
+    );
     let report = api.get(&format!("/jobs/{done}")).await;
     assert_eq!(report.body["result"], json!({"a": 2}));
     // The component compiled before the restart is loaded from the disk cache.

@@ -73,7 +73,11 @@ impl From<&Connections> for KafkaBody {
                         .options
                         .iter()
                         .map(|(key, value)| {
-                            let shown = if is_secret_option(key) { MASK.to_string() } else { value.clone() };
+                            let shown = if is_secret_option(key) {
+                                MASK.to_string()
+                            } else {
+                                value.clone()
+                            };
                             (key.clone(), shown)
                         })
                         .collect(),

@@ -13,6 +13,10 @@ const DEFAULT_BATCH_RECORDS: usize = 5_000;
 const MAX_BATCH_RECORDS: usize = 100_000;
 const DEFAULT_BATCH_BYTES: usize = 4 << 20;
 const MAX_BATCH_BYTES: usize = 64 << 20;
+/// Each open reader holds a consumer whose prefetch (see the connector's
+/// consumer settings) lives outside the guest's memory, so the host bounds
+/// how many a job may hold.
+const MAX_OPEN_READERS: usize = 8;
 
 pub struct ReaderHandle {
     reader: Reader,
@@ -27,6 +31,7 @@ pub struct KafkaHost {
     kafka: Grant<Kafka>,
     table: ResourceTable,
     open_handles: usize,
+    open_readers: usize,
 }
 
 type WitResult<T> = wasmtime::Result<Result<T, wit::Error>>;
@@ -37,6 +42,7 @@ impl KafkaHost {
             kafka,
             table: ResourceTable::new(),
             open_handles: 0,
+            open_readers: 0,
         }
     }
 
@@ -143,11 +149,19 @@ impl wit::HostReader for KafkaHost {
             max_records: batch_limit(options.max_batch_records, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS),
             max_bytes: batch_limit(options.max_batch_bytes, DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES),
         };
+        if self.open_readers >= MAX_OPEN_READERS {
+            return Ok(Err(wit::Error::InvalidRequest(format!(
+                "a job may hold at most {MAX_OPEN_READERS} Kafka readers open at once; drop one first"
+            ))));
+        }
         if let Err(error) = self.reserve_handle() {
             return Ok(Err(error));
         }
         match kafka.read(spec).await {
-            Ok(reader) => Ok(Ok(self.table.push(ReaderHandle { reader, limits })?)),
+            Ok(reader) => {
+                self.open_readers += 1;
+                Ok(Ok(self.table.push(ReaderHandle { reader, limits })?))
+            }
             Err(error) => {
                 self.open_handles -= 1;
                 Ok(Err(error.into()))
@@ -176,6 +190,7 @@ impl wit::HostReader for KafkaHost {
     async fn drop(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<()> {
         self.table.delete(reader)?;
         self.open_handles -= 1;
+        self.open_readers -= 1;
         Ok(())
     }
 }

@@ -6,8 +6,8 @@
 //! Kafka and Cassandra, upload and config checks get none of them.
 
 pub mod cassandra;
-pub mod journal;
 mod job_info;
+pub mod journal;
 pub mod kafka;
 mod named_objects;
 
