@@ -7,7 +7,9 @@
 //!   'localhost:8090/jobs?appName=kafka-word-count&context=analytics&sync=true'
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 
 use job_sdk::cassandra::{Batch, Session};
 use job_sdk::kafka::Read;
@@ -84,35 +86,68 @@ impl Job for KafkaWordCount {
         let reader = read.open()?;
         let total = |offsets: Vec<job_sdk::kafka::PartitionOffset>| offsets.iter().map(|o| o.offset).sum::<i64>();
         let (start, end) = (total(reader.positions()), total(reader.ends()));
-        // Counting into a hash map borrows nothing from the batch; words are
-        // copied once, when first seen.
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let (mut records, mut words) = (0u64, 0u64);
+        let mut counts = Counts::default();
+        let mut records = 0u64;
         for batch in reader.batches() {
             for record in batch? {
                 records += 1;
-                let Some(value) = &record.value else { continue };
-                for word in String::from_utf8_lossy(value).split_whitespace() {
-                    words += 1;
-                    match counts.get_mut(word) {
-                        Some(count) => *count += 1,
-                        None => {
-                            counts.insert(word.to_owned(), 1);
-                        }
-                    }
+                if let Some(value) = &record.value {
+                    counts.add(value);
                 }
             }
             let done = (total(reader.positions()) - start) as f32 / (end - start).max(1) as f32;
             job_sdk::progress(done.min(1.0), Some(&format!("{records} records read")));
         }
         job_sdk::progress(1.0, Some(&format!("{records} records read")));
-        job_sdk::info!("counted {words} words in {records} records of {topic}");
-        let counts: BTreeMap<String, u64> = counts.into_iter().collect();
+        job_sdk::info!("counted {} words in {records} records of {topic}", counts.words);
+        let counts = counts.into_sorted();
         if let Some(table) = table(config)? {
             write_counts(&table, &counts)?;
             job_sdk::info!("wrote {} counts to {table}", counts.len());
         }
         Ok(json!(counts))
+    }
+}
+
+/// Word counts, the hot loop of the job: a word is copied once, when first
+/// seen, and hashed with foldhash rather than the standard library's SipHash.
+/// Words are kept as the bytes of valid UTF-8, so that ASCII text is split
+/// without decoding characters.
+#[derive(Default)]
+struct Counts {
+    by_word: HashMap<Vec<u8>, u64>,
+    words: u64,
+}
+
+impl Counts {
+    /// Counts the whitespace-separated words of a value (invalid UTF-8 is
+    /// replaced, as `String::from_utf8_lossy` does).
+    fn add(&mut self, value: &[u8]) {
+        if value.is_ascii() {
+            // In ASCII, Unicode's white space is exactly these bytes.
+            for word in value.split(|b| matches!(b, b' ' | b'\t'..=b'\r')) {
+                if !word.is_empty() {
+                    self.count(word);
+                }
+            }
+        } else {
+            for word in String::from_utf8_lossy(value).split_whitespace() {
+                self.count(word.as_bytes());
+            }
+        }
+    }
+
+    fn count(&mut self, word: &[u8]) {
+        self.words += 1;
+        *self.by_word.entry_ref(word).or_insert(0) += 1;
+    }
+
+    /// The counts by word, in order.
+    fn into_sorted(self) -> BTreeMap<String, u64> {
+        self.by_word
+            .into_iter()
+            .map(|(word, count)| (String::from_utf8_lossy(&word).into_owned(), count))
+            .collect()
     }
 }
 
@@ -156,5 +191,29 @@ mod tests {
             ))
             .is_ok()
         );
+    }
+
+    #[test]
+    fn words_are_split_on_unicode_white_space_with_or_without_ascii() {
+        let values: [&[u8]; 6] = [
+            b"the  quick\tbrown\nfox\x0bjumps\x0c\rover ",
+            b"",
+            b"   ",
+            "caf\u{e9} the\u{a0}fox\u{2003}caf\u{e9}".as_bytes(),
+            b"bad \xff bytes the",
+            b"x\x1fy",
+        ];
+        let mut counts = Counts::default();
+        let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+        for value in values {
+            counts.add(value);
+            for word in String::from_utf8_lossy(value).split_whitespace() {
+                *expected.entry(word.to_owned()).or_default() += 1;
+            }
+        }
+        assert_eq!(counts.words, expected.values().sum::<u64>());
+        assert_eq!(counts.into_sorted(), expected);
+        assert_eq!(expected["the"], 3);
+        assert_eq!(expected["x\u{1f}y"], 1, "a control character that is not white space");
     }
 }
