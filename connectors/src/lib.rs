@@ -11,6 +11,7 @@
 pub mod cassandra;
 mod error;
 pub mod kafka;
+pub mod limits;
 mod wit;
 
 pub use error::{Error, ErrorKind, Result};

@@ -7,15 +7,13 @@
 use std::sync::{Mutex, PoisonError};
 
 use jobserver_connectors::cassandra::{self as connector, Cassandra, Flat};
+use jobserver_connectors::limits::MAX_PAGE_ROWS;
 
 use super::clusters::{self, Connected, HandleSlot};
 use crate::__private::bindings::jobserver::job::cassandra::{
     BatchKind, Column, Duration, Page, Statement, UdtHeader, Value,
 };
 use crate::cassandra::Error;
-
-/// The most rows a job may ask for in one page: the server's.
-const MAX_PAGE_ROWS: u32 = 10_000;
 
 const HANDLES: &str = "Cassandra sessions and pagers";
 

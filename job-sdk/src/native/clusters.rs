@@ -20,20 +20,13 @@ use std::time::Duration;
 
 use jobserver_connectors::cassandra::{Cassandra, CassandraSettings, parse_consistency};
 use jobserver_connectors::kafka::{Kafka, KafkaSettings};
+use jobserver_connectors::limits::{MAX_OPEN_HANDLES, MAX_OPEN_READERS};
 use tokio::runtime::Runtime;
 
 use crate::testing::CassandraCluster;
 
 /// How long one request may wait, as the server's default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Handles (readers and producers, or sessions and pagers) one job may hold
-/// open at once, as the server allows: a job that leaks them fails here as
-/// it would there.
-const MAX_OPEN_HANDLES: usize = 64;
-/// Of those, the Kafka readers, which the server bounds apart since each
-/// prefetches records outside the job's memory.
-const MAX_OPEN_READERS: usize = 8;
 
 /// What a thread's calls to one system reach.
 #[derive(Debug, Clone, Default)]

@@ -8,19 +8,13 @@
 use std::sync::{Mutex, PoisonError};
 
 use jobserver_connectors::kafka::{self as connector, BatchLimits, Kafka, OutgoingRecord, ReadSpec};
+use jobserver_connectors::limits;
 
 use super::clusters::{self, Connected, HandleSlot};
 use crate::__private::bindings::jobserver::job::kafka::{
     End, Header, Outgoing, PartitionOffset, PartitionOffsets, ReadOptions, Record, Start,
 };
 use crate::kafka::Error;
-
-/// Batch sizes when the job leaves them to the host, and the most it may
-/// ask: the server's.
-const DEFAULT_BATCH_RECORDS: usize = 5_000;
-const MAX_BATCH_RECORDS: usize = 100_000;
-const DEFAULT_BATCH_BYTES: usize = 4 << 20;
-const MAX_BATCH_BYTES: usize = 64 << 20;
 
 const HANDLES: &str = "Kafka readers and producers";
 
@@ -73,10 +67,7 @@ impl Reader {
             },
             group: options.group.clone(),
         };
-        let limits = BatchLimits {
-            max_records: batch_limit(options.max_batch_records, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS),
-            max_bytes: batch_limit(options.max_batch_bytes, DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES),
-        };
+        let limits = limits::batch_limits(options.max_batch_records, options.max_batch_bytes);
         let slot = kafka.reserve_reader(HANDLES).map_err(Error::InvalidRequest)?;
         let reader = kafka.block_on(kafka.client.read(spec))?;
         Ok(Reader {
@@ -161,25 +152,4 @@ fn offsets(pairs: Vec<(i32, i64)>) -> Vec<PartitionOffset> {
         .collect()
 }
 
-fn batch_limit(asked: u32, default: usize, max: usize) -> usize {
-    match asked {
-        0 => default,
-        asked => (asked as usize).min(max),
-    }
-}
-
 jobserver_connectors::wit_record_from_view!(to_record, Record, Header);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_limits_are_the_servers() {
-        assert_eq!(batch_limit(0, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS), 5_000);
-        assert_eq!(batch_limit(7, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS), 7);
-        assert_eq!(batch_limit(u32::MAX, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS), 100_000);
-        assert_eq!(batch_limit(0, DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES), 4 << 20);
-        assert_eq!(batch_limit(u32::MAX, DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES), 64 << 20);
-    }
-}

@@ -4,12 +4,10 @@
 //! their own.
 
 use super::super::bindings::current::jobserver::job::cassandra as wit;
-use super::{Grant, MAX_OPEN_HANDLES};
+use super::Grant;
 use jobserver_connectors::cassandra::{BatchKind, Cassandra, Flat, Page, Pager, Session};
+use jobserver_connectors::limits::{MAX_OPEN_HANDLES, MAX_PAGE_ROWS};
 use wasmtime::component::{Resource, ResourceTable};
-
-/// The most rows a job may ask for in one page.
-const MAX_PAGE_ROWS: u32 = 10_000;
 
 pub struct SessionHandle(Session);
 

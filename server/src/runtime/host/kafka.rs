@@ -4,19 +4,10 @@
 //! one batch may carry into the guest.
 
 use super::super::bindings::current::jobserver::job::kafka as wit;
-use super::{Grant, MAX_OPEN_HANDLES};
+use super::Grant;
 use jobserver_connectors::kafka::{BatchLimits, End, Kafka, OutgoingRecord, ReadSpec, Reader, Start};
+use jobserver_connectors::limits::{self, MAX_OPEN_HANDLES, MAX_OPEN_READERS};
 use wasmtime::component::{Resource, ResourceTable};
-
-/// Batch sizes when the job leaves them to the host, and the most it may ask.
-const DEFAULT_BATCH_RECORDS: usize = 5_000;
-const MAX_BATCH_RECORDS: usize = 100_000;
-const DEFAULT_BATCH_BYTES: usize = 4 << 20;
-const MAX_BATCH_BYTES: usize = 64 << 20;
-/// Each open reader holds a consumer whose prefetch (see the connector's
-/// consumer settings) lives outside the guest's memory, so the host bounds
-/// how many a job may hold.
-const MAX_OPEN_READERS: usize = 8;
 
 pub struct ReaderHandle {
     reader: Reader,
@@ -75,13 +66,6 @@ fn offsets(pairs: Vec<(i32, i64)>) -> Vec<wit::PartitionOffset> {
         .into_iter()
         .map(|(partition, offset)| wit::PartitionOffset { partition, offset })
         .collect()
-}
-
-fn batch_limit(asked: u32, default: usize, max: usize) -> usize {
-    match asked {
-        0 => default,
-        asked => (asked as usize).min(max),
-    }
 }
 
 use wit::{Header, Record};
@@ -145,10 +129,7 @@ impl wit::HostReader for KafkaHost {
             },
             group: options.group,
         };
-        let limits = BatchLimits {
-            max_records: batch_limit(options.max_batch_records, DEFAULT_BATCH_RECORDS, MAX_BATCH_RECORDS),
-            max_bytes: batch_limit(options.max_batch_bytes, DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES),
-        };
+        let limits = limits::batch_limits(options.max_batch_records, options.max_batch_bytes);
         if self.open_readers >= MAX_OPEN_READERS {
             return Ok(Err(wit::Error::InvalidRequest(format!(
                 "a job may hold at most {MAX_OPEN_READERS} Kafka readers open at once; drop one first"

@@ -88,7 +88,3 @@ impl WasiView for HostState {
 
 /// The `log` and `progress` imports, writing into the run's journal.
 pub struct JournalHost(pub Arc<Journal>);
-
-/// How many handles (readers, producers, sessions, pagers) one run may hold
-/// open at once: each holds connections or buffers on the host.
-pub const MAX_OPEN_HANDLES: usize = 64;
