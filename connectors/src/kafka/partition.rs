@@ -9,10 +9,14 @@
 //! - for the start, the read begins one record before the broker's answer;
 //!   if that record is already inside the range, the broker answered too
 //!   late and the read starts again from the partition's first record;
-//! - for the end, the read stops at the broker's answer only if the record
-//!   there is outside the range; otherwise it goes on to the partition's end
-//!   as it was when the read began;
-//! - every record is checked against the range by its own timestamp.
+//! - for the end, the broker's answer is not needed: the read of a partition
+//!   ends at its first record stamped at or after the end time, which is
+//!   the offset Apache Kafka would have answered, or at the partition's end
+//!   as it was when the read began. Records after that are not read, even
+//!   those stamped earlier (a producer may set any timestamp), so the same
+//!   records are read on every broker;
+//! - every record read is checked against the start time by its own
+//!   timestamp.
 //!
 //! A broker that answers too early costs reading more, never a wrong record.
 //!
@@ -70,9 +74,6 @@ pub struct PartitionRead {
     /// The broker's answer for `range.from`, still to be confirmed by the
     /// record just before it.
     confirm_start_at: Option<i64>,
-    /// The broker's answer for `range.to`, trusted once the record there
-    /// proves to be outside the range.
-    end_hint: Option<i64>,
     /// Where the consumer was sent, until the first record from there
     /// arrives: it must be this offset.
     expect_first: Option<i64>,
@@ -81,7 +82,7 @@ pub struct PartitionRead {
 impl PartitionRead {
     /// A read of `[start, end)` of a partition whose records begin at `low`.
     /// With a start time, `start` is the broker's answer for it.
-    pub fn new(partition: i32, low: i64, start: i64, end: i64, range: TimeRange, end_hint: Option<i64>) -> Self {
+    pub fn new(partition: i32, low: i64, start: i64, end: i64, range: TimeRange) -> Self {
         let confirm_start_at = (range.from.is_some() && start > low).then_some(start);
         let mut read = PartitionRead {
             partition,
@@ -92,7 +93,6 @@ impl PartitionRead {
             low,
             range,
             confirm_start_at,
-            end_hint: end_hint.filter(|_| range.to.is_some()),
             expect_first: None,
         };
         let from = read.fetch_from();
@@ -175,16 +175,11 @@ impl PartitionRead {
             self.position = self.end;
             return Step::Skip;
         }
-        if let Some(hint) = self.end_hint
-            && offset >= hint
-        {
-            if timestamp.is_some_and(|ts| self.range.to.is_some_and(|to| ts >= to)) {
-                // The broker's end is confirmed: nothing from here on is in range.
-                self.position = offset;
-                self.end = offset;
-                return Step::Skip;
-            }
-            self.end_hint = None;
+        if timestamp.is_some_and(|ts| self.range.to.is_some_and(|to| ts >= to)) {
+            // The first record at or after the end time ends the range.
+            self.position = offset;
+            self.end = offset;
+            return Step::Skip;
         }
         self.position = offset + 1;
         if self.range.contains(timestamp) {
@@ -214,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_start_past_the_end_reads_nothing_and_keeps_its_position() {
-        let read = PartitionRead::new(0, 0, 9, 5, TimeRange::default(), None);
+        let read = PartitionRead::new(0, 0, 9, 5, TimeRange::default());
         assert!(read.is_done());
         assert_eq!(read.position(), 9, "a group committing this must not go back");
     }
@@ -292,25 +287,29 @@ mod tests {
 
     #[test]
     fn offsets_bound_the_read() {
-        let mut read = PartitionRead::new(0, 0, 3, 7, TimeRange::default(), None);
+        let mut read = PartitionRead::new(0, 0, 3, 7, TimeRange::default());
         assert_eq!(run(&mut read, &ten()), [3, 4, 5, 6]);
         assert_eq!(read.position(), 7);
-        let mut empty = PartitionRead::new(0, 0, 5, 5, TimeRange::default(), None);
+        let mut empty = PartitionRead::new(0, 0, 5, 5, TimeRange::default());
         assert!(empty.is_done());
         assert_eq!(run(&mut empty, &ten()), Vec::<i64>::new());
     }
 
     #[test]
-    fn an_exact_broker_is_confirmed_at_both_ends() {
-        // [1030, 1070): offsets 3..7. An exact broker answers 3 and 7.
+    fn an_exact_broker_is_confirmed_at_the_start_and_the_end_is_found_by_its_record() {
+        // [1030, 1070): offsets 3..7. An exact broker answers 3 for the start.
         let range = TimeRange {
             from: Some(1030),
             to: Some(1070),
         };
-        let mut read = PartitionRead::new(0, 0, 3, 10, range, Some(7));
+        let mut read = PartitionRead::new(0, 0, 3, 10, range);
         assert_eq!(read.fetch_from(), 2, "one record early, to confirm the start");
         assert_eq!(run(&mut read, &ten()), [3, 4, 5, 6]);
-        assert_eq!(read.position(), 7, "stopped at the confirmed end, not the partition's");
+        assert_eq!(
+            read.position(),
+            7,
+            "stopped at the first record at the end time, not the partition's end"
+        );
     }
 
     #[test]
@@ -320,9 +319,9 @@ mod tests {
             from: Some(1030),
             to: Some(1070),
         };
-        let mut read = PartitionRead::new(0, 0, 0, 10, range, Some(0));
+        let mut read = PartitionRead::new(0, 0, 0, 10, range);
         assert_eq!(run(&mut read, &ten()), [3, 4, 5, 6]);
-        assert_eq!(read.position(), 10, "read to the end: the end hint was wrong");
+        assert_eq!(read.position(), 7);
     }
 
     #[test]
@@ -332,7 +331,7 @@ mod tests {
             to: None,
         };
         // The broker says 6, but records 3..6 are in range too.
-        let mut read = PartitionRead::new(0, 0, 6, 10, range, None);
+        let mut read = PartitionRead::new(0, 0, 6, 10, range);
         assert_eq!(run(&mut read, &ten()), [3, 4, 5, 6, 7, 8, 9]);
     }
 
@@ -343,20 +342,29 @@ mod tests {
             from: Some(1000),
             to: Some(2000),
         };
-        let mut read = PartitionRead::new(0, 0, 0, 6, range, None);
+        let mut read = PartitionRead::new(0, 0, 0, 6, range);
         assert_eq!(run(&mut read, &records), [1, 2, 3]);
     }
 
     #[test]
-    fn out_of_order_timestamps_are_filtered_one_by_one() {
-        // Within the offsets read, a late record (offset 4, 1005) is still in range.
-        let records = [(0, 1000), (1, 1020), (2, 1040), (3, 1060), (4, 1005), (5, 1100)];
+    fn out_of_order_timestamps_end_the_read_at_the_first_record_past_the_end() {
+        // Offset 4 is stamped inside the range but comes after offset 3, the
+        // first record past it, where Apache Kafka's offset for 1050 is: it is
+        // not read, on any broker. Offset 1, stamped before the start, is
+        // left out by its own timestamp.
+        let records = [(0, 1010), (1, 990), (2, 1040), (3, 1060), (4, 1005), (5, 1100)];
         let range = TimeRange {
             from: Some(1000),
             to: Some(1050),
         };
-        let mut read = PartitionRead::new(0, 0, 0, 6, range, None);
-        assert_eq!(run(&mut read, &records), [0, 1, 2, 4]);
+        let mut read = PartitionRead::new(0, 0, 0, 6, range);
+        assert_eq!(run(&mut read, &records), [0, 2]);
+        assert_eq!(
+            read.position(),
+            3,
+            "a group continues from the record that ended the range"
+        );
+        assert!(read.is_done());
     }
 
     #[test]
@@ -367,7 +375,7 @@ mod tests {
             from: Some(1040),
             to: Some(1090),
         };
-        let mut read = PartitionRead::new(0, 0, 4, 10, range, Some(9));
+        let mut read = PartitionRead::new(0, 0, 4, 10, range);
         assert_eq!(run(&mut read, &records), [4, 5]);
         assert_eq!(read.position(), 9);
     }
@@ -378,9 +386,9 @@ mod tests {
             from: Some(5000),
             to: None,
         };
-        let read = PartitionRead::new(0, 0, 10, 10, range, None);
+        let read = PartitionRead::new(0, 0, 10, 10, range);
         assert!(read.is_done());
-        let mut read = PartitionRead::new(0, 0, 9, 10, range, None);
+        let mut read = PartitionRead::new(0, 0, 9, 10, range);
         assert_eq!(run(&mut read, &ten()), Vec::<i64>::new());
         assert!(read.is_done());
     }
@@ -389,20 +397,20 @@ mod tests {
     fn a_broker_that_skips_the_rest_of_a_batch_loses_nothing() {
         // Two batches: offsets 0..6 and 6..10.
         let batches = [0, 6];
-        let mut read = PartitionRead::new(0, 0, 3, 10, TimeRange::default(), None);
+        let mut read = PartitionRead::new(0, 0, 3, 10, TimeRange::default());
         assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [3, 4, 5, 6, 7, 8, 9]);
         // Inside the last batch, where the broker answers with nothing at all.
-        let mut read = PartitionRead::new(0, 0, 8, 10, TimeRange::default(), None);
+        let mut read = PartitionRead::new(0, 0, 8, 10, TimeRange::default());
         assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [8, 9]);
         // A start time whose answer lies inside a batch.
         let range = TimeRange {
             from: Some(1030),
             to: None,
         };
-        let mut read = PartitionRead::new(0, 0, 3, 10, range, None);
+        let mut read = PartitionRead::new(0, 0, 3, 10, range);
         assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [3, 4, 5, 6, 7, 8, 9]);
         // At a batch start nothing is read twice.
-        let mut read = PartitionRead::new(0, 0, 6, 10, TimeRange::default(), None);
+        let mut read = PartitionRead::new(0, 0, 6, 10, TimeRange::default());
         assert_eq!(run_skipping_broker(&mut read, &ten(), &batches), [6, 7, 8, 9]);
     }
 
@@ -418,7 +426,7 @@ mod tests {
 
     #[test]
     fn finishing_stops_where_the_read_is() {
-        let mut read = PartitionRead::new(0, 0, 0, 10, TimeRange::default(), None);
+        let mut read = PartitionRead::new(0, 0, 0, 10, TimeRange::default());
         assert_eq!(read.on_record(0, Some(1)), Step::Deliver);
         read.finish();
         assert!(read.is_done());

@@ -38,7 +38,8 @@ pub enum End {
     Offset(i64),
     /// Per partition; partitions not named end as with `Latest`.
     Offsets(Vec<(i32, i64)>),
-    /// Only records whose timestamps are before this time (ms), up to `Latest`.
+    /// Before the first record stamped at or after this time (ms), the offset
+    /// Apache Kafka answers for it; up to `Latest` at most.
     Timestamp(i64),
 }
 
@@ -156,10 +157,6 @@ impl Reader {
             Start::Timestamp(time) => offsets_for_times(&kafka, &consumer, &topic, &partitions, Offset::Offset(time))?,
             _ => BTreeMap::new(),
         };
-        let end_hints = match spec.end {
-            End::Timestamp(time) => offsets_for_times(&kafka, &consumer, &topic, &partitions, Offset::Offset(time))?,
-            _ => BTreeMap::new(),
-        };
         if let Start::Offset(offset) = spec.start
             && offset < 0
         {
@@ -204,15 +201,7 @@ impl Reader {
                     _ => None,
                 },
             };
-            let end_hint = end_hints.get(&partition).copied().flatten();
-            reads.push(PartitionRead::new(
-                partition,
-                low,
-                start.min(high),
-                end,
-                range,
-                end_hint,
-            ));
+            reads.push(PartitionRead::new(partition, low, start.min(high), end, range));
         }
         let index = reads.iter().enumerate().map(|(i, read)| (read.partition, i)).collect();
         let state = ReadState {
@@ -250,8 +239,8 @@ impl Reader {
         })
     }
 
-    /// For each partition, the offset its read ends at (sooner, where an
-    /// end time is confirmed early).
+    /// For each partition, the offset its read ends at (sooner, once an end
+    /// time is reached).
     pub fn ends(&self) -> Vec<(i32, i64)> {
         self.state.as_ref().map_or_else(Vec::new, |state| {
             state.reads.iter().map(|read| (read.partition, read.end())).collect()

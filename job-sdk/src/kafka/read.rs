@@ -98,8 +98,9 @@ impl Read {
         self
     }
 
-    /// Reads only records whose timestamps are before this time, in
-    /// milliseconds since the Unix epoch (and never past the latest end).
+    /// Ends each partition's read before its first record stamped at or after
+    /// this time, in milliseconds since the Unix epoch (the offset Apache
+    /// Kafka answers for it), and never past the latest end.
     pub fn until_time(mut self, millis: i64) -> Read {
         self.options.end = End::Timestamp(millis);
         self

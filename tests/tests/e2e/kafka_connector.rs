@@ -159,6 +159,39 @@ async fn time_ranges_take_exactly_the_records_inside_on_every_broker() {
 }
 
 #[tokio::test]
+async fn out_of_order_timestamps_give_the_same_records_on_every_broker() {
+    for broker in each_broker() {
+        let kafka = kafka(broker);
+        let topic = unique_name("disorder");
+        create_topic(broker, &topic, 1).await;
+        // Producers may stamp records as they like: offsets 0..5.
+        let stamped = [("a", 1000), ("early", 500), ("b", 2000), ("past", 5000), ("late", 2500)];
+        let records: Vec<OutgoingRecord> = stamped.iter().map(|(v, t)| record(0, v, BASE + t)).collect();
+        kafka.produce(&topic, &records).await.unwrap();
+        // [1000, 3000): from the first record stamped at or after 1000 (0) to
+        // the first at or after 3000 (3, where Apache Kafka's offset for 3000
+        // is), leaving out the one stamped before the start.
+        let (start, end) = (Start::Timestamp(BASE + 1000), End::Timestamp(BASE + 3000));
+        let read = read_all(&kafka, spec(&topic, start.clone(), end.clone())).await;
+        assert_eq!(values(&read), ["a", "b"], "{}", broker.kind);
+        let mut reader = kafka.read(spec(&topic, start, end)).await.unwrap();
+        let limits = BatchLimits {
+            max_records: 100,
+            max_bytes: 1 << 20,
+        };
+        while reader.next_batch(limits, |_| ()).await.unwrap().is_some() {}
+        assert_eq!(
+            reader.positions(),
+            [(0, 3)],
+            "{}: a group would go on from there",
+            broker.kind
+        );
+        let times = kafka.offsets_for_time(&topic, BASE + 3000).await.unwrap();
+        assert_eq!(times, [(0, 3)], "{}", broker.kind);
+    }
+}
+
+#[tokio::test]
 async fn a_read_ends_where_the_partition_ended_when_it_began() {
     for broker in each_broker() {
         let kafka = kafka(broker);
