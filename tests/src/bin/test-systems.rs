@@ -83,7 +83,19 @@ async fn main() -> ExitCode {
         None => println!("(Cassandra cannot run here: see SKIPPED above)"),
     }
     println!("  {settings} \\\n    cargo run --release --bin jobserver -- serve\n");
-    // The systems die with this process (Ctrl-C ends it).
-    std::future::pending::<()>().await;
+    // The systems die with this process. Waiting for the signals explicitly
+    // ends it even where SIGINT was ignored (started with `&` from a script).
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            eprintln!("cannot wait for SIGTERM: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    println!("stopping Apache Kafka and Cassandra");
     ExitCode::SUCCESS
 }
