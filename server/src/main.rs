@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    jobserver::cli::main()
+    jobserver_server::cli::main()
 }

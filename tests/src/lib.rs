@@ -14,7 +14,7 @@
 
 pub mod systems;
 
-use jobserver::store::local_postgres::LocalPostgres;
+use jobserver_server::store::local_postgres::LocalPostgres;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -254,7 +254,10 @@ impl TestServer {
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info,jobserver=debug,sqlx=warn")
+            .env(
+                "RUST_LOG",
+                "info,jobserver_server=debug,jobserver_connectors=debug,sqlx=warn",
+            )
             .env("JOBSERVER_LISTEN", "127.0.0.1:0")
             .env("JOBSERVER_DATA_DIR", self.data_dir.path())
             .env("JOBSERVER_CACHE_DIR", &shared_postgres().cache_dir)

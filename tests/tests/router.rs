@@ -5,11 +5,11 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use jobserver::api::{AppState, app};
-use jobserver::config::SettingsArgs;
-use jobserver::runtime::Runtime;
-use jobserver::scheduler::Scheduler;
-use jobserver::store::Store;
+use jobserver_server::api::{AppState, app};
+use jobserver_server::config::SettingsArgs;
+use jobserver_server::runtime::Runtime;
+use jobserver_server::scheduler::Scheduler;
+use jobserver_server::store::Store;
 use jobserver_tests::fresh_database;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -143,7 +143,7 @@ async fn contexts_round_trip_through_the_router() {
 #[test]
 fn the_committed_openapi_document_is_the_generated_one() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
-    let generated = jobserver::cli::openapi_json();
+    let generated = jobserver_server::cli::openapi_json();
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed.trim_end() != generated.trim_end() {
         panic!(

@@ -2,5 +2,5 @@
 //! tests can start it as a process (and kill it, and restart it).
 
 fn main() -> std::process::ExitCode {
-    jobserver::cli::main()
+    jobserver_server::cli::main()
 }

@@ -6,7 +6,7 @@
 //! may take one before the child binds it; that start is then retried on fresh ports, in a
 //! fresh directory. Any other failure is a panic with the last lines of the log.
 
-use jobserver::store::local_postgres::spawn_with_parent_death_signal;
+use jobserver_server::store::local_postgres::spawn_with_parent_death_signal;
 use nix::sys::signal::Signal;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
