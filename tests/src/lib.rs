@@ -147,7 +147,8 @@ pub fn components() -> &'static Components {
             .current_dir(&workspace)
             .args([
                 "build",
-                "--release",
+                "--profile",
+                "component",
                 "--target",
                 "wasm32-wasip2",
                 "-p",
@@ -173,7 +174,7 @@ pub fn components() -> &'static Components {
             .expect("cannot run cargo to build the example jobs");
         assert!(status.success(), "building the example jobs for wasm32-wasip2 failed");
         let read = |name: &str| {
-            let path = target_dir.join("wasm32-wasip2/release").join(name);
+            let path = target_dir.join("wasm32-wasip2/component").join(name);
             std::fs::read(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
         };
         Components {
