@@ -4,7 +4,7 @@
 use crate::api::{self, AppState};
 use crate::config::{LogFormat, Settings, SettingsArgs};
 use crate::runtime::Runtime;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Scheduler, ServerIdentity};
 use crate::store::Store;
 use crate::store::local_postgres::{LocalPostgres, LocalPostgresError};
 use anyhow::Context as _;
@@ -179,7 +179,14 @@ async fn run(
         .await
         .context("cannot open the database")?;
     let runtime = Runtime::new(settings.cache_dir.clone()).context("cannot start the WebAssembly runtime")?;
-    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone())
+    // Bound before the scheduler starts, so that the server's name and
+    // address (with the port the system chose, for port 0) are known.
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let identity = server_identity(&settings, address);
+    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone(), identity)
         .await
         .context("cannot start the scheduler")?;
     // The first purge runs before the server answers, so that nothing past
@@ -187,10 +194,6 @@ async fn run(
     purge(&scheduler).await;
     let purging = tokio::spawn(purge_periodically(scheduler.clone()));
 
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let address = listener.local_addr()?;
     let state = AppState {
         scheduler: scheduler.clone(),
         store: store.clone(),
@@ -224,6 +227,31 @@ async fn run(
     store.close().await;
     tracing::info!("jobserver stopped");
     Ok(())
+}
+
+/// Who this server is to the others sharing its database: by default its
+/// host name and port, reachable at that host name when it listens on every
+/// address.
+fn server_identity(settings: &Settings, address: std::net::SocketAddr) -> ServerIdentity {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    let port = address.port();
+    let reachable = if address.ip().is_unspecified() {
+        host.clone()
+    } else {
+        match address {
+            std::net::SocketAddr::V4(v4) => v4.ip().to_string(),
+            std::net::SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        }
+    };
+    ServerIdentity {
+        name: settings.server_name.clone().unwrap_or_else(|| format!("{host}:{port}")),
+        address: format!("http://{reachable}:{port}"),
+        sole: settings.database_url.is_none(),
+    }
 }
 
 async fn purge_periodically(scheduler: Scheduler) {

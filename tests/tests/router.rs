@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use jobserver_server::api::{AppState, app};
 use jobserver_server::config::SettingsArgs;
 use jobserver_server::runtime::Runtime;
-use jobserver_server::scheduler::Scheduler;
+use jobserver_server::scheduler::{Scheduler, ServerIdentity};
 use jobserver_server::store::Store;
 use jobserver_tests::fresh_database;
 use serde_json::{Value, json};
@@ -20,7 +20,12 @@ async fn state() -> (AppState, tempfile::TempDir) {
     let store = Store::connect(&fresh_database().await, 5).await.unwrap();
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(cache.path().to_owned()).unwrap();
-    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone())
+    let identity = ServerIdentity {
+        name: "router-test".into(),
+        address: "http://127.0.0.1:0".into(),
+        sole: true,
+    };
+    let scheduler = Scheduler::start(store.clone(), runtime.clone(), settings.clone(), identity)
         .await
         .unwrap();
     (

@@ -15,9 +15,10 @@ use serde_json::Value;
 
 /// List the names of the contexts
 #[utoipa::path(get, path = "/contexts", tag = "contexts",
-    responses((status = 200, description = "Context names, sorted", body = Vec<String>)))]
-pub async fn list_contexts(State(state): State<AppState>) -> Json<Vec<String>> {
-    Json(state.scheduler.context_names())
+    responses((status = 200, description = "Context names, sorted", body = Vec<String>),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+pub async fn list_contexts(State(state): State<AppState>) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(state.scheduler.context_names().await?))
 }
 
 /// Show a context: settings, start time, running and waiting jobs
@@ -25,11 +26,7 @@ pub async fn list_contexts(State(state): State<AppState>) -> Json<Vec<String>> {
     params(("name" = String, Path, description = "The context's name")),
     responses((status = 200, body = ContextBody), (status = 404, description = "No such context", body = ErrorBody)))]
 pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ContextBody>> {
-    state
-        .scheduler
-        .context(&name)
-        .map(|report| Json(ContextBody::from(report)))
-        .ok_or_else(|| ApiError::NotFound(format!("no context named '{name}'")))
+    Ok(Json(ContextBody::from(state.scheduler.context(&name).await?)))
 }
 
 /// Create a context

@@ -103,7 +103,12 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.to_string())
+        if error.is_unavailable() {
+            tracing::warn!(%error, "the database is unavailable");
+            ApiError::Unavailable("the database is unavailable; try again shortly".into())
+        } else {
+            ApiError::Internal(error.to_string())
+        }
     }
 }
 
@@ -137,7 +142,8 @@ impl From<SchedulerError> for ApiError {
             }]),
             SchedulerError::NoSlots { .. } => ApiError::NoSlots(message),
             SchedulerError::ShuttingDown => ApiError::Unavailable(message),
-            SchedulerError::Store(_) | SchedulerError::Runtime(_) => ApiError::Internal(message),
+            SchedulerError::Store(error) => error.into(),
+            SchedulerError::Runtime(_) => ApiError::Internal(message),
         }
     }
 }

@@ -4,7 +4,8 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Params, parse_config, parse_job_id, read_body};
 use super::wire::{ErrorBody, JobLogsBody, JobReport, ListJobsParams, LogLineBody, SubmitParams};
-use crate::scheduler::{SchedulerError, Submission, status};
+use crate::scheduler::Submission;
+use crate::store::{JobListFilter, JobStatus};
 use crate::units::HumanDuration;
 use axum::Json;
 use axum::body::Body;
@@ -85,7 +86,7 @@ pub async fn submit_job(
         let mut report = job_report(&state, submitted.id).await?;
         // Spark Job Server answers an async submission with STARTED, and
         // its older clients read the job id from `result`.
-        report.status = status::STARTED.into();
+        report.status = JobStatus::Started.to_string();
         report.duration = "Job not done yet".into();
         report.end_time = None;
         report.result = Some(json!({"jobId": submitted.id, "context": submitted.context}));
@@ -93,7 +94,7 @@ pub async fn submit_job(
     }
     state.scheduler.wait(submitted.id, sync_timeout).await;
     let report = job_report(&state, submitted.id).await?;
-    let ended = [status::FINISHED, status::ERROR, status::KILLED].contains(&report.status.as_str());
+    let ended = JobStatus::parse(&report.status).is_some_and(JobStatus::has_ended);
     let code = if ended { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((code, Json(report)))
 }
@@ -115,22 +116,16 @@ pub async fn list_jobs(
         )));
     }
     let status = match params.status {
-        Some(status) => {
-            let upper = status.to_ascii_uppercase();
-            if !status::ALL.contains(&upper.as_str()) {
-                return Err(ApiError::BadRequest(format!(
-                    "query parameter 'status' must be one of {}, not '{status}'",
-                    status::ALL.join(", ")
-                )));
-            }
-            Some(upper)
-        }
+        Some(status) => Some(JobStatus::parse(&status).ok_or_else(|| {
+            let all: Vec<&str> = JobStatus::ALL.iter().map(|status| status.as_str()).collect();
+            ApiError::BadRequest(format!(
+                "query parameter 'status' must be one of {}, not '{status}'",
+                all.join(", ")
+            ))
+        })?),
         None => None,
     };
-    let rows = state
-        .store
-        .list_jobs(&crate::store::JobListFilter { limit, status })
-        .await?;
+    let rows = state.scheduler.jobs(&JobListFilter { limit, status }).await?;
     Ok(Json(rows.into_iter().map(JobReport::summary).collect()))
 }
 
@@ -174,12 +169,7 @@ pub async fn kill_job(State(state): State<AppState>, Path(id): Path<String>) -> 
         (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn job_config(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_job_id(&id)?;
-    state
-        .store
-        .job_config(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| SchedulerError::JobNotFound(id).into())
+    Ok(Json(state.scheduler.job_config(id).await?))
 }
 
 /// Show what a job logged
@@ -194,7 +184,7 @@ pub async fn job_config(State(state): State<AppState>, Path(id): Path<String>) -
         (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn job_logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<JobLogsBody>> {
     let id = parse_job_id(&id)?;
-    let lines = state.store.job_logs(id).await?.ok_or(SchedulerError::JobNotFound(id))?;
+    let lines = state.scheduler.job_logs(id).await?;
     Ok(Json(JobLogsBody {
         job_id: id,
         logs: lines.into_iter().map(LogLineBody::from).collect(),
@@ -202,6 +192,10 @@ pub async fn job_logs(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 async fn job_report(state: &AppState, id: Uuid) -> ApiResult<JobReport> {
-    let row = state.scheduler.job(id).await?.ok_or(SchedulerError::JobNotFound(id))?;
+    let row = state
+        .scheduler
+        .job(id)
+        .await?
+        .ok_or(crate::scheduler::SchedulerError::JobNotFound(id))?;
     Ok(JobReport::from(row))
 }

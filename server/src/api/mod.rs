@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod health;
 mod jobs;
+mod servers;
 pub mod wire;
 
 use crate::config::Settings;
@@ -50,6 +51,7 @@ pub struct AppState {
         (name = "binaries", description = "Job components: upload, list, delete"),
         (name = "contexts", description = "Persistent contexts with their own slots and limits"),
         (name = "jobs", description = "Run jobs and follow them"),
+        (name = "servers", description = "The servers sharing one database, which act as one"),
         (name = "health", description = "Liveness"),
     )
 )]
@@ -75,6 +77,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::get_job, jobs::kill_job))
         .routes(routes!(jobs::job_config))
         .routes(routes!(jobs::job_logs))
+        .routes(routes!(servers::list_servers))
         .routes(routes!(health::healthz))
 }
 

@@ -27,6 +27,12 @@ pub struct Settings {
     /// `None`: local mode, a private PostgreSQL in `data_dir/postgres`.
     pub database_url: Option<String>,
     pub database_max_connections: u32,
+    /// The name this server goes by among those sharing the database: in
+    /// job reports and `GET /servers`. `None`: its host name and port.
+    pub server_name: Option<String>,
+    /// How long a server that stops renewing its lease counts as alive;
+    /// renewed every third of it.
+    pub server_lease: Duration,
     pub limits: Limits,
     pub scheduling: Scheduling,
     /// Ended jobs older than this are purged.
@@ -87,6 +93,8 @@ impl Default for Settings {
             data_dir,
             database_url: None,
             database_max_connections: 20,
+            server_name: None,
+            server_lease: Duration::from_secs(30),
             limits: Limits {
                 job_timeout: Duration::from_secs(600),
                 job_memory: ByteSize::mib(256),
@@ -181,6 +189,13 @@ pub struct SettingsArgs {
     /// Database connections to keep at most [default: 20].
     #[arg(long, env = "JOBSERVER_DATABASE_MAX_CONNECTIONS", value_name = "N")]
     pub database_max_connections: Option<u32>,
+    /// This server's name among those sharing the database [default: HOST:PORT].
+    #[arg(long, env = "JOBSERVER_SERVER_NAME", value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// How long a server that stops renewing its lease counts as alive; then
+    /// the others end its running jobs ERROR and run its waiting ones [default: 30s].
+    #[arg(long, env = "JOBSERVER_SERVER_LEASE", value_name = "DURATION")]
+    pub server_lease: Option<HumanDuration>,
     /// Log format on stderr [default: text].
     #[arg(long, env = "JOBSERVER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -199,6 +214,8 @@ struct FileSettings {
     database_max_connections: Option<u32>,
     log_format: Option<LogFormat>,
     job_retention: Option<HumanDuration>,
+    server_name: Option<String>,
+    server_lease: Option<HumanDuration>,
     limits: FileLimits,
     adhoc: FileAdhoc,
     contexts: FileContexts,
@@ -283,6 +300,29 @@ impl SettingsArgs {
             &mut settings.job_retention,
             self.job_retention.or(file.job_retention).map(|d| d.0),
         );
+        set(
+            &mut settings.server_name,
+            self.server_name.clone().or(file.server_name).map(Some),
+        );
+        if settings
+            .server_name
+            .as_deref()
+            .is_some_and(|name| name.trim().is_empty() || name.len() > 200)
+        {
+            return Err(ConfigError::Invalid(
+                "server-name must be from 1 to 200 characters long".into(),
+            ));
+        }
+        set(
+            &mut settings.server_lease,
+            self.server_lease.or(file.server_lease).map(|d| d.0),
+        );
+        if settings.server_lease < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(format!(
+                "server-lease must be at least 1s, not {}",
+                HumanDuration(settings.server_lease)
+            )));
+        }
 
         let limits = &mut settings.limits;
         set(

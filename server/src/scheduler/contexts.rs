@@ -1,21 +1,23 @@
 //! Persistent contexts: created with their settings and clusters, listed,
-//! reported, and deleted with their jobs; loaded again at start-up.
+//! reported, and deleted with their jobs on every server. The store holds
+//! them; each server opens a context's connections when it first needs them
+//! and forgets them when told the context changed.
 
 use super::clusters::{ClusterOverrides, Connections};
-use super::pool::{Pool, PoolSnapshot};
-use super::{ContextSettings, JobSpec, Scheduler, SchedulerError, SchedulerResult, check_context_name, status};
+use super::{ContextSettings, KILL_WAIT, Scheduler, SchedulerError, SchedulerResult, check_context_name};
 use crate::store::ContextRow;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
 
-/// A persistent context as the scheduler holds it.
+/// A persistent context as this server has opened it.
 pub(super) struct LiveContext {
     pub settings: ContextSettings,
-    /// Its Kafka and Cassandra, shared by its jobs.
+    /// Its Kafka and Cassandra, shared by its jobs on this server.
     pub connections: Connections,
+    /// Which context of the name this is: one deleted and made again is another.
     pub created_at: DateTime<Utc>,
-    pub pool: Arc<Pool<JobSpec>>,
 }
 
 /// A persistent context as reported to clients.
@@ -26,14 +28,26 @@ pub struct ContextReport {
     /// What its jobs are granted.
     pub connections: Connections,
     pub created_at: DateTime<Utc>,
-    pub jobs: PoolSnapshot,
+    /// Its jobs running on any server, and those waiting, in the order they will run.
+    pub running: Vec<Uuid>,
+    pub queued: Vec<Uuid>,
 }
 
 impl Scheduler {
-    /// The contexts the store holds, as they were created. A context whose
-    /// clusters no longer resolve (the server's defaults changed) still
-    /// loads; its jobs are told why they have no Kafka or Cassandra.
-    pub(super) fn load_context(&self, row: ContextRow) {
+    /// The context as this server has it open, opening it from the store
+    /// the first time. A context whose clusters no longer resolve (the
+    /// server's defaults changed) still opens; its jobs are told why they
+    /// have no Kafka or Cassandra.
+    pub(super) async fn live_context(&self, name: &str) -> SchedulerResult<Arc<LiveContext>> {
+        if let Some(live) = self.contexts().get(name) {
+            return Ok(live.clone());
+        }
+        let row = self
+            .inner
+            .store
+            .get_context(name)
+            .await?
+            .ok_or_else(|| SchedulerError::ContextNotFound(name.to_string()))?;
         let settings = settings_of(&row);
         let whose = format!("context '{}'", row.name);
         let connections =
@@ -41,33 +55,47 @@ impl Scheduler {
                 tracing::error!(context = %row.name, %reason, "the clusters of a context cannot be used");
                 Connections::refused(&reason)
             });
-        self.contexts().insert(
-            row.name.clone(),
-            LiveContext {
-                pool: Arc::new(Pool::new(
-                    settings.num_cpu_cores as usize,
-                    settings.max_queued_jobs as usize,
-                )),
-                settings,
-                connections,
-                created_at: row.created_at,
-            },
-        );
+        let live = Arc::new(LiveContext {
+            settings,
+            connections,
+            created_at: row.created_at,
+        });
+        self.contexts().insert(name.to_string(), live.clone());
+        Ok(live)
     }
 
-    pub fn context_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.contexts().keys().cloned().collect();
-        names.sort();
-        names
+    /// Forgets what this server opened of a context (it changed elsewhere);
+    /// its connections close when its last job lets go of them.
+    pub(super) fn forget_context(&self, name: &str) {
+        self.contexts().remove(name);
     }
 
-    pub fn context(&self, name: &str) -> Option<ContextReport> {
-        self.contexts().get(name).map(|live| ContextReport {
+    /// Forgets every context (notifications may have been missed).
+    pub(super) fn forget_contexts(&self) {
+        self.contexts().clear();
+    }
+
+    pub async fn context_names(&self) -> SchedulerResult<Vec<String>> {
+        Ok(self
+            .inner
+            .store
+            .list_contexts()
+            .await?
+            .into_iter()
+            .map(|row| row.name)
+            .collect())
+    }
+
+    pub async fn context(&self, name: &str) -> SchedulerResult<ContextReport> {
+        let live = self.live_context(name).await?;
+        let (running, queued) = self.inner.store.context_jobs(name).await?;
+        Ok(ContextReport {
             name: name.to_string(),
             settings: live.settings.clone(),
             connections: live.connections.clone(),
             created_at: live.created_at,
-            jobs: live.pool.snapshot(),
+            running,
+            queued,
         })
     }
 
@@ -98,51 +126,55 @@ impl Scheduler {
             .insert_context(&row)
             .await?
             .ok_or_else(|| SchedulerError::ContextExists(name.to_string()))?;
-        let live = LiveContext {
-            pool: Arc::new(Pool::new(
-                settings.num_cpu_cores as usize,
-                settings.max_queued_jobs as usize,
-            )),
+        let live = Arc::new(LiveContext {
             settings,
             connections,
             created_at: row.created_at,
-        };
-        self.contexts().insert(name.to_string(), live);
-        Ok(self.context(name).expect("the context was just inserted"))
+        });
+        self.contexts().insert(name.to_string(), live.clone());
+        Ok(ContextReport {
+            name: name.to_string(),
+            settings: live.settings.clone(),
+            connections: live.connections.clone(),
+            created_at: live.created_at,
+            running: Vec::new(),
+            queued: Vec::new(),
+        })
     }
 
-    /// Deletes a context: its waiting jobs and its running ones end KILLED,
-    /// then it and its named objects are removed.
+    /// Deletes a context: its waiting jobs end KILLED, its running ones are
+    /// killed on whichever server runs them, and its named objects go.
+    /// Returns once its jobs ended (or after `KILL_WAIT`).
     pub async fn delete_context(&self, name: &str) -> SchedulerResult<()> {
-        let pool = self
-            .contexts()
-            .get(name)
-            .map(|live| live.pool.clone())
-            .ok_or_else(|| SchedulerError::ContextNotFound(name.to_string()))?;
-        // A concurrent delete (or the shutdown) closed it first and does the
-        // rest; to this caller the context is already gone.
-        let Some(waiting) = pool.close() else {
-            return Err(if self.inner.shutting_down.is_cancelled() {
-                SchedulerError::ShuttingDown
-            } else {
-                SchedulerError::ContextNotFound(name.to_string())
-            });
-        };
         let reason = format!("its context '{name}' was deleted");
-        for waiting in waiting {
-            self.end_unstarted(waiting.info.id, status::KILLED, &reason).await;
+        self.forget_context(name);
+        let deleted = self
+            .inner
+            .store
+            .delete_context(name, &reason)
+            .await?
+            .ok_or_else(|| SchedulerError::ContextNotFound(name.to_string()))?;
+        for id in &deleted.killed {
+            self.inner.waiters.ended(*id);
         }
-        for id in pool.snapshot().running {
-            self.kill(id, &reason).await.ok();
+        for id in &deleted.running {
+            self.stop_local(*id, &reason);
         }
-        self.inner.store.delete_context(name).await?;
-        // A context of the same name may have been created since the row went:
-        // remove only the one this call closed.
-        let mut contexts = self.contexts();
-        if contexts.get(name).is_some_and(|live| Arc::ptr_eq(&live.pool, &pool)) {
-            contexts.remove(name);
+        let deadline = tokio::time::Instant::now() + KILL_WAIT;
+        for id in deleted.running {
+            self.wait(id, deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
         }
+        // What its jobs stored while they were being stopped.
+        self.inner.store.delete_orphaned_objects(name).await?;
         Ok(())
+    }
+
+    fn contexts(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<LiveContext>>> {
+        self.inner
+            .contexts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

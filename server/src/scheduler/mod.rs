@@ -1,47 +1,44 @@
-//! Contexts and the lives of jobs: admission into a context's slots or queue,
-//! running on the runtime, recording every step in the store, kills, sync
-//! waits, deletion of contexts, and what happens at start-up and shutdown.
+//! Contexts and the lives of jobs, kept in Postgres so that every server on
+//! one database acts as one: admission into a context's slots or queue (the
+//! store's engine functions), running what this server claimed, recording
+//! every step, kills from any server, sync waits for jobs run anywhere,
+//! deletion of contexts, and this server's lease (`membership`).
 
 mod clusters;
 mod context;
 mod contexts;
 mod entries;
+mod membership;
 mod objects;
-mod pool;
 mod run;
+mod waiters;
 
 pub use clusters::{CLUSTER_KEYS, Connections};
 pub use context::{ContextSettings, SETTING_KEYS, check_name as check_context_name};
 pub use contexts::ContextReport;
-pub use pool::PoolSnapshot;
+pub use membership::ServerIdentity;
 
 use crate::config::Settings;
 use crate::runtime::{CompiledJob, JobFailure, JobInfo, Problem, RunLimits, Runtime, RuntimeError};
-use crate::store::{JobEnd, JobRow, NewJob, PendingJobRow, Store, StoreError};
+use crate::store::{
+    JobListFilter, JobLogRow, JobRow, JobStatus, KillOutcome, NewJob, ServerId, ServerRow, Store, StoreError,
+    SubmitOutcome,
+};
 use chrono::{DateTime, Utc};
 use contexts::LiveContext;
 use entries::{adhoc_context_name, choose_entry};
-use pool::{Admission, Pool, Queued, Refusal};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
+use waiters::Waiters;
 
 /// How long a kill or a context deletion waits for running jobs to stop.
 const KILL_WAIT: Duration = Duration::from_secs(10);
-
-/// Job statuses, as Spark Job Server names them.
-pub mod status {
-    pub const STARTED: &str = "STARTED";
-    pub const RUNNING: &str = "RUNNING";
-    pub const FINISHED: &str = "FINISHED";
-    pub const ERROR: &str = "ERROR";
-    pub const KILLED: &str = "KILLED";
-    pub const ALL: [&str; 5] = [STARTED, RUNNING, FINISHED, ERROR, KILLED];
-}
 
 /// Why a submission, kill or context change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -75,17 +72,13 @@ pub enum SchedulerError {
     #[error("the job's validate failed: {}", .0.message)]
     ValidateCrashed(JobFailure),
     #[error("context '{context}' has no free slot: {running} jobs running and {queued} waiting, its queue is full")]
-    NoSlots {
-        context: String,
-        running: usize,
-        queued: usize,
-    },
+    NoSlots { context: String, running: u32, queued: u32 },
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("no job with id {0}")]
     JobNotFound(Uuid),
     #[error("job {id} has already ended: {status}")]
-    JobEnded { id: Uuid, status: String },
+    JobEnded { id: Uuid, status: JobStatus },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -94,7 +87,7 @@ pub enum SchedulerError {
 
 pub type SchedulerResult<T> = Result<T, SchedulerError>;
 
-/// A job to run, as admitted: everything its run needs.
+/// A job to run, as claimed: everything its run needs.
 struct JobSpec {
     /// Which job it is: its id, app, entry and context.
     info: JobInfo,
@@ -115,22 +108,6 @@ impl JobSpec {
             self.info.context.clone()
         }
     }
-}
-
-impl Queued for JobSpec {
-    fn id(&self) -> Uuid {
-        self.info.id
-    }
-}
-
-/// A job that is queued or running.
-struct LiveJob {
-    pool: Arc<Pool<JobSpec>>,
-    kill: KillSwitch,
-    /// Set once the scheduler lets go of the job: its final status, or
-    /// STARTED for a waiting job left queued for the next start.
-    ended: watch::Receiver<Option<&'static str>>,
-    ended_sender: Arc<watch::Sender<Option<&'static str>>>,
 }
 
 /// Stops a job's run; the first reason given is the one its report shows.
@@ -182,23 +159,37 @@ struct Inner {
     store: Store,
     runtime: Runtime,
     settings: Arc<Settings>,
-    contexts: Mutex<HashMap<String, LiveContext>>,
-    adhoc: Arc<Pool<JobSpec>>,
+    /// This server, as the others see it.
+    me: ServerId,
+    identity: ServerIdentity,
+    /// Persistent contexts as this server has opened them, by name; the
+    /// store is the truth, this is where their connections live.
+    contexts: Mutex<HashMap<String, Arc<LiveContext>>>,
     /// The server's Kafka and Cassandra, which ad-hoc jobs use.
     adhoc_connections: Connections,
-    jobs: Mutex<HashMap<Uuid, LiveJob>>,
+    /// The jobs this server runs (or has claimed and is starting).
+    running: Mutex<HashMap<Uuid, KillSwitch>>,
+    waiters: Waiters,
     tasks: TaskTracker,
     shutting_down: CancellationToken,
+    /// Wakes the loop that claims waiting jobs and stops killed ones.
+    wake: Notify,
+    /// Stops the lease, the listener and the claims, once every job ended.
+    background: CancellationToken,
 }
 
 impl Scheduler {
-    /// Loads the persistent contexts and takes up the jobs an earlier stop
-    /// left behind: those that were running end ERROR, queued ones queue again.
-    pub async fn start(store: Store, runtime: Runtime, settings: Arc<Settings>) -> SchedulerResult<Scheduler> {
-        let adhoc = Arc::new(Pool::new(
-            settings.scheduling.adhoc_max_running,
-            settings.scheduling.adhoc_max_queued,
-        ));
+    /// Takes this server's lease and starts claiming: the jobs that wait,
+    /// here or anywhere, run as slots free up. In local mode, where no other
+    /// server can share the database, what an earlier run left behind is
+    /// ended at once; otherwise servers that died are reaped when their
+    /// leases expire.
+    pub async fn start(
+        store: Store,
+        runtime: Runtime,
+        settings: Arc<Settings>,
+        identity: ServerIdentity,
+    ) -> SchedulerResult<Scheduler> {
         // The server's own cluster settings must be usable: a mistake there
         // stops the start, with the reason.
         let adhoc_connections = Connections::open(&Default::default(), &settings.clusters, "ad-hoc contexts")
@@ -207,32 +198,42 @@ impl Scheduler {
             inner: Arc::new(Inner {
                 store,
                 runtime,
+                me: ServerId {
+                    id: Uuid::new_v4(),
+                    name: identity.name.clone(),
+                },
+                identity,
                 settings,
                 contexts: Mutex::new(HashMap::new()),
-                adhoc,
                 adhoc_connections,
-                jobs: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+                waiters: Waiters::default(),
                 tasks: TaskTracker::new(),
                 shutting_down: CancellationToken::new(),
+                wake: Notify::new(),
+                background: CancellationToken::new(),
             }),
         };
-        for row in scheduler.inner.store.list_contexts().await? {
-            scheduler.load_context(row);
-        }
-        let report = scheduler.inner.store.reconcile_after_stop(Utc::now()).await?;
-        if !report.interrupted.is_empty() {
-            tracing::warn!(jobs = ?report.interrupted, "jobs that were running when the server stopped ended ERROR");
-        }
-        for pending in report.pending {
-            scheduler.requeue(pending).await;
-        }
+        scheduler.join().await?;
         Ok(scheduler)
     }
 
-    /// Validates and admits a job. It runs at once when its context has a
-    /// free slot, waits in the context's queue otherwise, and is refused when
-    /// the queue is full. Nothing is recorded for a refused job.
+    /// Validates and records a job. It runs here at once when its context
+    /// has a free slot, waits in the context's queue otherwise (for a slot on
+    /// any server), and is refused when the queue is full. Nothing is
+    /// recorded for a refused job.
     pub async fn submit(&self, submission: Submission) -> SchedulerResult<Submitted> {
+        match self.try_submit(&submission).await {
+            // The context this server knew was deleted and made again: once
+            // more with the one that exists now.
+            Err(SchedulerError::ContextNotFound(_)) if submission.context.is_some() => {
+                self.try_submit(&submission).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_submit(&self, submission: &Submission) -> SchedulerResult<Submitted> {
         let inner = &self.inner;
         if inner.shutting_down.is_cancelled() {
             return Err(SchedulerError::ShuttingDown);
@@ -250,19 +251,19 @@ impl Scheduler {
             })?;
         let class_path = choose_entry(&version, submission.class_path.as_deref())?;
         let id = Uuid::new_v4();
-        let (context, adhoc, pool, limits, connections) = match &submission.context {
+        let (context, live, limits, connections, max_queued) = match &submission.context {
             Some(name) => {
-                let contexts = self.contexts();
-                let live = contexts
-                    .get(name)
-                    .ok_or_else(|| SchedulerError::ContextNotFound(name.clone()))?;
+                let live = self.live_context(name).await?;
                 let limits = self.limits(live.settings.memory_per_node.0, live.settings.job_timeout);
-                (name.clone(), false, live.pool.clone(), limits, live.connections.clone())
+                let max_queued = live.settings.max_queued_jobs;
+                let connections = live.connections.clone();
+                (name.clone(), Some(live), limits, connections, max_queued)
             }
             None => {
                 let limits = self.limits(inner.settings.limits.job_memory.0, inner.settings.limits.job_timeout);
                 let name = adhoc_context_name(id, &class_path);
-                (name, true, inner.adhoc.clone(), limits, inner.adhoc_connections.clone())
+                let max_queued = u32::try_from(inner.settings.scheduling.adhoc_max_queued).unwrap_or(u32::MAX);
+                (name, None, limits, inner.adhoc_connections.clone(), max_queued)
             }
         };
         let compiled = self.load(&version.blob_hash).await?;
@@ -272,7 +273,7 @@ impl Scheduler {
             version: version.version.max(0) as u32,
             entry: class_path.clone(),
             context: context.clone(),
-            adhoc,
+            adhoc: live.is_none(),
             submitted_at: Utc::now(),
         };
         let problems = inner
@@ -284,15 +285,6 @@ impl Scheduler {
             return Err(SchedulerError::ValidationFailed(problems));
         }
 
-        let admission = pool.admit().map_err(|refusal| match refusal {
-            Refusal::Full { running, queued } => SchedulerError::NoSlots {
-                context: context.clone(),
-                running,
-                queued,
-            },
-            Refusal::Closed if inner.shutting_down.is_cancelled() => SchedulerError::ShuttingDown,
-            Refusal::Closed => SchedulerError::ContextNotFound(context.clone()),
-        })?;
         let new_job = NewJob {
             id,
             app_name: &version.app_name,
@@ -300,49 +292,46 @@ impl Scheduler {
             blob_hash: &version.blob_hash,
             class_path: &class_path,
             context: &context,
-            adhoc,
+            adhoc: live.is_none(),
+            context_created: live.as_ref().map(|live| live.created_at),
+            max_queued,
             config: &submission.config,
-            status: match admission {
-                Admission::RunNow => status::RUNNING,
-                Admission::Queue => status::STARTED,
-            },
             submitted_at: info.submitted_at,
             timeout_ms: limits.timeout.as_millis() as i64,
             memory_limit: limits.memory_bytes as i64,
         };
-        let recorded = match inner.store.insert_job(&new_job).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SchedulerError::AppNotFound(version.app_name.clone())),
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = recorded {
-            pool.release(admission);
-            return Err(error);
+        // Known as running before it is recorded so: a kill that comes as
+        // soon as it is finds it.
+        let kill = KillSwitch::default();
+        self.running().insert(id, kill.clone());
+        let outcome = inner.store.submit_job(&new_job, &inner.me).await;
+        if !matches!(outcome, Ok(SubmitOutcome::Running)) {
+            self.running().remove(&id);
         }
-        let spec = JobSpec {
-            info,
-            connections,
-            config: submission.config,
-            limits,
-            compiled,
-        };
-        self.register(id, pool.clone());
-        match admission {
-            Admission::RunNow => {
-                pool.started(id);
-                self.spawn(spec, pool, false);
+        match outcome? {
+            SubmitOutcome::Running => {
+                let spec = JobSpec {
+                    info,
+                    connections,
+                    config: submission.config.clone(),
+                    limits,
+                    compiled,
+                };
+                self.spawn(spec, kill);
             }
-            Admission::Queue => {
-                if let Some(spec) = pool.confirm(spec) {
-                    if !pool.is_closed() {
-                        self.spawn(spec, pool, true);
-                    } else if inner.shutting_down.is_cancelled() {
-                        // Recorded as STARTED: it runs after the next start.
-                        self.unregister(id, status::STARTED);
-                    } else {
-                        self.end_unstarted(id, status::KILLED, "its context was deleted").await;
-                    }
-                }
+            // Claimed by whichever server has a slot first, this one included.
+            SubmitOutcome::Queued => inner.wake.notify_one(),
+            SubmitOutcome::Full { running, queued } => {
+                return Err(SchedulerError::NoSlots {
+                    context,
+                    running,
+                    queued,
+                });
+            }
+            SubmitOutcome::NoApp => return Err(SchedulerError::AppNotFound(version.app_name.clone())),
+            SubmitOutcome::NoContext => {
+                self.forget_context(&context);
+                return Err(SchedulerError::ContextNotFound(context));
             }
         }
         Ok(Submitted {
@@ -352,66 +341,52 @@ impl Scheduler {
         })
     }
 
-    /// Waits until the job ends, the server lets go of it (shutdown), or
-    /// `timeout` passes; the job's report says which.
+    /// Waits until the job ends, wherever it runs, or `timeout` passes (or
+    /// this server shuts down); the job's report says which.
     pub async fn wait(&self, id: Uuid, timeout: Duration) {
-        let receiver = self.jobs().get(&id).map(|job| job.ended.clone());
-        if let Some(mut receiver) = receiver {
-            let _ = tokio::time::timeout(timeout, receiver.wait_for(Option::is_some)).await;
-        }
+        let runs_here = || self.running().contains_key(&id);
+        self.inner
+            .waiters
+            .wait(&self.inner.store, id, timeout, &self.inner.background, runs_here)
+            .await;
     }
 
-    /// Kills a job: a waiting one leaves its queue, a running one is stopped
-    /// (within an epoch tick, even in a tight loop). Both end KILLED. Returns
-    /// once the job has ended.
+    /// Kills a job on any server: a waiting one leaves its queue, a running
+    /// one is stopped (within an epoch tick, even in a tight loop). Both end
+    /// KILLED. Returns once the job has ended, or after `KILL_WAIT`.
     pub async fn kill(&self, id: Uuid, reason: &str) -> SchedulerResult<()> {
-        let live = self.jobs().get(&id).map(|job| (job.pool.clone(), job.kill.clone()));
-        let Some((pool, kill)) = live else {
-            return match self.inner.store.get_job(id).await? {
-                Some(job) => Err(SchedulerError::JobEnded { id, status: job.status }),
-                None => Err(SchedulerError::JobNotFound(id)),
-            };
-        };
-        if pool.remove_queued(id).is_some() {
-            self.end_unstarted(id, status::KILLED, reason).await;
-            return Ok(());
+        match self.inner.store.kill_job(id, reason).await? {
+            KillOutcome::Killed => {
+                self.inner.waiters.ended(id);
+                Ok(())
+            }
+            KillOutcome::Running { server } => {
+                if server == self.inner.me.id {
+                    self.stop_local(id, reason);
+                }
+                self.wait(id, KILL_WAIT).await;
+                Ok(())
+            }
+            KillOutcome::Ended(status) => Err(SchedulerError::JobEnded { id, status }),
+            KillOutcome::Missing => Err(SchedulerError::JobNotFound(id)),
         }
-        kill.pull(reason);
-        self.wait(id, KILL_WAIT).await;
-        Ok(())
     }
 
-    /// Stops taking jobs, kills the running ones (they end KILLED) and leaves
-    /// the waiting ones STARTED in the store, to be queued again at the next
-    /// start. Returns when every job task has finished.
+    /// Stops taking jobs, kills the ones running here (they end KILLED, and
+    /// their slots are free for the other servers) and gives up the lease.
+    /// Waiting jobs stay queued for any server, this one after its next start.
+    /// Returns when every job task has finished.
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         inner.shutting_down.cancel();
-        let pools: Vec<Arc<Pool<JobSpec>>> = self
-            .contexts()
-            .values()
-            .map(|live| live.pool.clone())
-            .chain([inner.adhoc.clone()])
-            .collect();
-        for pool in &pools {
-            // A pool a context deletion closed first is that deletion's to empty.
-            let waiting = pool.close().unwrap_or_default();
-            if !waiting.is_empty() {
-                tracing::info!(jobs = waiting.len(), "waiting jobs stay queued for the next start");
-            }
-            // Their sync callers get the STARTED report now, not at their timeout.
-            for job in waiting {
-                self.unregister(job.info.id, status::STARTED);
-            }
-        }
-        let running: Vec<Uuid> = pools.iter().flat_map(|pool| pool.snapshot().running).collect();
-        for id in running {
-            self.kill(id, "the server shut down while the job was running")
-                .await
-                .ok();
+        let running: Vec<KillSwitch> = self.running().values().cloned().collect();
+        for kill in running {
+            kill.pull("the server shut down while the job was running");
         }
         inner.tasks.close();
         inner.tasks.wait().await;
+        self.leave().await;
+        inner.background.cancel();
     }
 
     /// Deletes jobs that ended longer ago than the retention period.
@@ -426,6 +401,37 @@ impl Scheduler {
     /// The job's report as stored; `None` when there is no such job.
     pub async fn job(&self, id: Uuid) -> SchedulerResult<Option<JobRow>> {
         Ok(self.inner.store.get_job(id).await?)
+    }
+
+    /// Jobs, newest first.
+    pub async fn jobs(&self, filter: &JobListFilter) -> SchedulerResult<Vec<JobRow>> {
+        Ok(self.inner.store.list_jobs(filter).await?)
+    }
+
+    pub async fn job_config(&self, id: Uuid) -> SchedulerResult<Value> {
+        self.inner
+            .store
+            .job_config(id)
+            .await?
+            .ok_or(SchedulerError::JobNotFound(id))
+    }
+
+    pub async fn job_logs(&self, id: Uuid) -> SchedulerResult<Vec<JobLogRow>> {
+        self.inner
+            .store
+            .job_logs(id)
+            .await?
+            .ok_or(SchedulerError::JobNotFound(id))
+    }
+
+    /// The servers sharing the database whose leases hold.
+    pub async fn servers(&self) -> SchedulerResult<Vec<ServerRow>> {
+        Ok(self.inner.store.live_servers().await?)
+    }
+
+    /// This server's name among them.
+    pub fn server_name(&self) -> &str {
+        &self.inner.me.name
     }
 
     /// Removes a deleted app's compiled component from the caches.
@@ -459,134 +465,14 @@ impl Scheduler {
             .await?)
     }
 
-    /// Queues again a job that was waiting when the server stopped.
-    async fn requeue(&self, pending: PendingJobRow) {
-        let job = pending.job;
-        let pool = if job.adhoc {
-            Some((self.inner.adhoc.clone(), self.inner.adhoc_connections.clone()))
-        } else {
-            self.contexts()
-                .get(&job.context)
-                .map(|live| (live.pool.clone(), live.connections.clone()))
-        };
-        let Some((pool, connections)) = pool else {
-            self.end_unstarted(job.id, status::ERROR, "its context no longer exists")
-                .await;
-            return;
-        };
-        let compiled = match self.load(&job.blob_hash).await {
-            Ok(compiled) => compiled,
-            Err(error) => {
-                tracing::error!(job = %job.id, %error, "cannot queue a job again");
-                self.end_unstarted(
-                    job.id,
-                    status::ERROR,
-                    &format!("its component could not be loaded: {error}"),
-                )
-                .await;
-                return;
-            }
-        };
-        let spec = JobSpec {
-            connections,
-            info: JobInfo {
-                id: job.id,
-                app: job.app_name,
-                version: job.app_version.max(0) as u32,
-                entry: job.class_path,
-                context: job.context,
-                adhoc: job.adhoc,
-                submitted_at: job.submitted_at,
-            },
-            config: pending.config.0.to_string(),
-            limits: RunLimits {
-                timeout: Duration::from_millis(job.timeout_ms.max(1) as u64),
-                memory_bytes: job.memory_limit.max(0) as u64,
-                ..self.limits(0, Duration::ZERO)
-            },
-            compiled,
-        };
-        tracing::info!(job = %spec.info.id, context = %spec.info.context, "queued again after a restart");
-        self.register(spec.info.id, pool.clone());
-        if let Some(spec) = pool.requeue(spec) {
-            self.spawn(spec, pool, true);
+    /// Stops a job this server runs, if it does.
+    fn stop_local(&self, id: Uuid, reason: &str) {
+        if let Some(kill) = self.running().get(&id) {
+            kill.pull(reason);
         }
     }
 
-    fn register(&self, id: Uuid, pool: Arc<Pool<JobSpec>>) {
-        let (sender, receiver) = watch::channel(None);
-        self.jobs().insert(
-            id,
-            LiveJob {
-                pool,
-                kill: KillSwitch::default(),
-                ended: receiver,
-                ended_sender: Arc::new(sender),
-            },
-        );
-    }
-
-    /// Ends a job that never ran (killed in its queue, or unrunnable).
-    async fn end_unstarted(&self, id: Uuid, final_status: &'static str, message: &str) {
-        let end = JobEnd {
-            status: final_status,
-            ended_at: Utc::now(),
-            result: None,
-            error_class: Some(
-                if final_status == status::KILLED {
-                    "Killed"
-                } else {
-                    "NotRun"
-                }
-                .to_string(),
-            ),
-            error_message: Some(message.to_string()),
-        };
-        self.record_end(id, &end).await;
-        self.unregister(id, final_status);
-    }
-
-    fn unregister(&self, id: Uuid, final_status: &'static str) {
-        if let Some(job) = self.jobs().remove(&id) {
-            job.ended_sender.send_replace(Some(final_status));
-        }
-    }
-
-    fn spawn(&self, spec: JobSpec, pool: Arc<Pool<JobSpec>>, was_queued: bool) {
-        let scheduler = self.clone();
-        self.inner.tasks.spawn(async move {
-            let mut next = Some((spec, was_queued));
-            // Runs this job, then whatever its slot is handed next.
-            while let Some((spec, was_queued)) = next.take() {
-                let id = spec.info.id;
-                if pool.is_closed() {
-                    // Admitted just as its context was deleted or the server
-                    // began to shut down: those only kill the jobs they see.
-                    scheduler.refuse_to_start(id);
-                }
-                scheduler.execute(spec, was_queued).await;
-                next = pool.finished(id).map(|spec| (spec, true));
-            }
-        });
-    }
-
-    /// Kills a job before it runs, with the reason its pool closed.
-    fn refuse_to_start(&self, id: Uuid) {
-        let reason = if self.inner.shutting_down.is_cancelled() {
-            "the server shut down while the job was running"
-        } else {
-            "its context was deleted"
-        };
-        if let Some(job) = self.jobs().get(&id) {
-            job.kill.pull(reason);
-        }
-    }
-
-    fn contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveContext>> {
-        self.inner.contexts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, LiveJob>> {
-        self.inner.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, KillSwitch>> {
+        self.inner.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -6,16 +6,24 @@
 
 mod artifacts;
 mod contexts;
+mod engine;
 mod jobs;
 pub mod local_postgres;
 mod named_objects;
+mod notifications;
+mod servers;
+mod status;
 mod text;
 
 pub use artifacts::EntryRow;
 pub use artifacts::{AppSummaryRow, AppVersionRow, DeleteAppOutcome, NewAppVersion};
-pub use contexts::ContextRow;
-pub use jobs::{JobEnd, JobListFilter, JobLogRow, JobRow, NewJob, PendingJobRow, ReconcileReport};
+pub use contexts::{ContextRow, DeletedContext};
+pub use engine::{EndOutcome, JobEnd, KillOutcome, LogLine, NewJob, ServerId, SubmitOutcome};
+pub use jobs::{JobListFilter, JobLogRow, JobRow, PendingJobRow};
 pub use named_objects::SwapOutcome;
+pub use notifications::{Notification, Notifications};
+pub use servers::{ServerRegistration, ServerRow};
+pub use status::JobStatus;
 pub use text::is_storable;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -35,8 +43,33 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database cannot be reached (or gives no connection in time): worth
+    /// a 503 and a retry, unlike a query it refused.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            // Connection exceptions (08...), and a server shutting down or
+            // starting up (57P01 to 57P03).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
+}
+
 /// How long the first connection may take before start-up gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a query waits for a connection once the server runs: when the
+/// database is down, requests get a 503 this soon rather than hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -64,7 +97,7 @@ impl Store {
         probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         let store = Store { pool };

@@ -7,6 +7,7 @@ mod artifacts;
 mod cassandra_connector;
 mod cassandra_jobs;
 mod cli;
+mod cluster;
 mod clusters;
 mod contexts;
 mod contract;
@@ -15,6 +16,7 @@ mod kafka_connector;
 mod kafka_jobs;
 mod limits;
 mod native_sdk;
+mod outage;
 mod restart;
 mod systems;
 
@@ -43,6 +45,16 @@ pub async fn upload_examples(api: &Api) {
         let reply = api.upload(app, bytes).await;
         assert_eq!(reply.status, 201, "uploading {app}: {reply:?}");
     }
+}
+
+/// Waits for a job that ran on a server that died to end ERROR, with a
+/// message naming the server.
+pub async fn assert_ended_by_a_stopped_server(api: &Api, job: &str, server: &str) {
+    let report = api.wait_until_ended(job, WAIT).await;
+    assert_eq!(report["status"], "ERROR", "{report}");
+    assert_eq!(report["result"]["errorClass"], "ServerStopped");
+    let message = report["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("server {server} stopped")), "{report}");
 }
 
 /// Submits asynchronously and returns the job id.

@@ -59,7 +59,13 @@ async fn a_restart_brings_contexts_back_and_keeps_results() {
 
 #[tokio::test]
 async fn a_crash_leaves_nothing_running_and_waiting_jobs_run_after_restart() {
-    let mut server = server_with_jobs().await;
+    // A short lease: the server started again is another server to the
+    // database, and ends the crashed one's jobs when its lease expires.
+    let options = ServerOptions::with_database(&fresh_database().await)
+        .env("JOBSERVER_SERVER_NAME", "crashing")
+        .env("JOBSERVER_SERVER_LEASE", "2s");
+    let mut server = TestServer::start_with(options).await;
+    upload_examples(&server.api()).await;
     let api = server.api();
     assert_eq!(api.post("/contexts/solo?num-cpu-cores=1", "").await.status, 200);
     let running = start_job(&api, "appName=testjobs&classPath=spin&context=solo", "").await;
@@ -70,9 +76,7 @@ async fn a_crash_leaves_nothing_running_and_waiting_jobs_run_after_restart() {
 
     server.restart().await;
     let api = server.api();
-    let report = api.get(&format!("/jobs/{running}")).await;
-    assert_eq!(report.body["status"], "ERROR", "{report:?}");
-    assert_eq!(report.body["result"]["errorClass"], "ServerStopped");
+    assert_ended_by_a_stopped_server(&api, &running, "crashing").await;
     let report = api.wait_until_ended(&waiting, WAIT).await;
     assert_eq!(report["status"], "FINISHED", "{report}");
     assert_eq!(report["result"], json!({"after": 1, "crash": 1}));

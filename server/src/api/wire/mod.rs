@@ -8,8 +8,9 @@ mod clusters;
 pub use clusters::{CassandraBody, KafkaBody};
 
 use crate::runtime::Problem;
-use crate::scheduler::{ContextReport, status};
+use crate::scheduler::ContextReport;
 use crate::store::{AppVersionRow, EntryRow, JobLogRow, JobRow};
+use crate::store::{JobStatus, ServerRow};
 use crate::units::HumanDuration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -291,8 +292,8 @@ impl From<ContextReport> for ContextBody {
                 cassandra: CassandraBody::from(&report.connections),
             },
             start_time: timestamp(report.created_at),
-            running_jobs: report.jobs.running,
-            queued_jobs: report.jobs.queued,
+            running_jobs: report.running,
+            queued_jobs: report.queued,
         }
     }
 }
@@ -336,13 +337,16 @@ pub struct JobReport {
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<ProgressBody>,
+    /// The server that runs or ran the job (`JOBSERVER_SERVER_NAME`); absent while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 impl JobReport {
     /// A report without the result: what job lists show.
     pub fn summary(row: JobRow) -> JobReport {
         let mut report = JobReport::from(row);
-        if report.status == status::FINISHED {
+        if report.status == JobStatus::Finished.as_str() {
             report.result = None;
         }
         report
@@ -356,13 +360,13 @@ impl From<JobRow> for JobReport {
             Some(end) => format!("{:.3} secs", (end - start).num_milliseconds().max(0) as f64 / 1000.0),
             None => "Job not done yet".into(),
         };
-        let result = match row.status.as_str() {
-            status::FINISHED => row.result.map(|json| json.0),
-            status::ERROR | status::KILLED => Some(json!({
+        let result = match row.status {
+            JobStatus::Finished => row.result.map(|json| json.0),
+            JobStatus::Error | JobStatus::Killed => Some(json!({
                 "message": row.error_message.unwrap_or_default(),
                 "errorClass": row.error_class.unwrap_or_default(),
             })),
-            _ => None,
+            JobStatus::Started | JobStatus::Running => None,
         };
         let progress = match row.progress {
             Some(fraction) => Some(ProgressBody {
@@ -373,7 +377,7 @@ impl From<JobRow> for JobReport {
         };
         JobReport {
             job_id: row.id,
-            status: row.status,
+            status: row.status.to_string(),
             class_path: row.class_path,
             app_name: row.app_name,
             app_version: row.app_version,
@@ -384,6 +388,7 @@ impl From<JobRow> for JobReport {
             duration,
             result,
             progress,
+            server: row.server_name,
         }
     }
 }
@@ -420,4 +425,38 @@ pub struct JobLogsBody {
 pub struct HealthBody {
     /// `OK`, or `UNAVAILABLE` when the database does not answer.
     pub status: String,
+}
+
+/// A server of those sharing the database.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServerBody {
+    pub name: String,
+    /// Where clients reach it.
+    pub address: String,
+    #[serde(rename = "startTime")]
+    pub start_time: String,
+    #[serde(rename = "lastHeartbeat")]
+    pub last_heartbeat: String,
+    /// When it counts as gone unless it renews its lease.
+    #[serde(rename = "leaseExpires")]
+    pub lease_expires: String,
+    /// Whether this is the server that answered.
+    #[serde(rename = "thisServer")]
+    pub this_server: bool,
+    #[serde(rename = "runningJobs")]
+    pub running_jobs: Vec<Uuid>,
+}
+
+impl ServerBody {
+    pub fn from_row(row: ServerRow, answering: &str) -> ServerBody {
+        ServerBody {
+            this_server: row.name == answering,
+            name: row.name,
+            address: row.address,
+            start_time: timestamp(row.started_at),
+            last_heartbeat: timestamp(row.heartbeat_at),
+            lease_expires: timestamp(row.expires_at),
+            running_jobs: row.running_jobs,
+        }
+    }
 }

@@ -1,0 +1,295 @@
+//! How jobs change hands between servers: submission into a slot or a queue,
+//! claims, ends that hand a slot to the next waiting job, kills from any
+//! server. Each is one call of a function of `migrations/0004`, so one round
+//! trip and one commit; the locking that makes them sound is described there.
+
+use super::jobs::JobRow;
+use super::status::JobStatus;
+use super::text::storable;
+use super::{Store, StoreResult};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+/// Which server acts: the one whose claims and ends these are.
+#[derive(Debug, Clone)]
+pub struct ServerId {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The queue all ad-hoc jobs share (no persistent context name has a ':').
+pub const ADHOC_QUEUE: &str = ":adhoc";
+
+/// The pool of a server's own ad-hoc slots.
+pub fn adhoc_pool(server: Uuid) -> String {
+    format!("adhoc:{server}")
+}
+
+pub struct NewJob<'a> {
+    pub id: Uuid,
+    pub app_name: &'a str,
+    pub app_version: i32,
+    pub blob_hash: &'a str,
+    pub class_path: &'a str,
+    pub context: &'a str,
+    /// An ad-hoc job waits in the shared ad-hoc queue and runs in a server's
+    /// ad-hoc slots; a persistent context's in its own.
+    pub adhoc: bool,
+    /// When the persistent context the submitter saw was created: a context
+    /// deleted and created again meanwhile is another one.
+    pub context_created: Option<DateTime<Utc>>,
+    /// How many jobs may wait in its queue.
+    pub max_queued: u32,
+    /// JSON text, stored as given so its keys keep their order.
+    pub config: &'a str,
+    pub submitted_at: DateTime<Utc>,
+    pub timeout_ms: i64,
+    pub memory_limit: i64,
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Recorded RUNNING on the submitting server, in a slot of its pool.
+    Running,
+    /// Recorded STARTED, waiting in its queue.
+    Queued,
+    /// Not recorded: no free slot, and the queue is full.
+    Full { running: u32, queued: u32 },
+    /// Not recorded: the app was deleted meanwhile.
+    NoApp,
+    /// Not recorded: the context was deleted (or replaced) meanwhile.
+    NoContext,
+}
+
+/// A log line a job wrote.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// How a job ended, with what it logged since the last flush.
+#[derive(Debug, Clone)]
+pub struct JobEnd {
+    pub status: JobStatus,
+    pub ended_at: DateTime<Utc>,
+    /// JSON text of the result, for a finished job.
+    pub result: Option<String>,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+    /// The last progress, when it changed since the last flush.
+    pub progress: Option<(f32, Option<String>)>,
+    /// Log lines not written yet, numbered from `first_seq`.
+    pub first_seq: i32,
+    pub logs: Vec<LogLine>,
+}
+
+/// What recording an end did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndOutcome {
+    /// False when the job was not this server's to end any more: another
+    /// server took this one for dead and ended it.
+    pub ended: bool,
+    /// The waiting job that its slot was handed to, now this server's to run.
+    pub next: Option<Uuid>,
+}
+
+/// What a kill found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// It was waiting; it is KILLED now.
+    Killed,
+    /// It runs on this server; that server has been told.
+    Running {
+        server: Uuid,
+    },
+    /// It had ended.
+    Ended(JobStatus),
+    Missing,
+}
+
+impl Store {
+    /// Records a job as RUNNING on `server` when its pool has a free slot and
+    /// nobody waits ahead of it, as waiting when its queue has room.
+    pub async fn submit_job(&self, job: &NewJob<'_>, server: &ServerId) -> StoreResult<SubmitOutcome> {
+        let (queue, pool) = if job.adhoc {
+            (ADHOC_QUEUE.to_string(), adhoc_pool(server.id))
+        } else {
+            (job.context.to_string(), job.context.to_string())
+        };
+        let row = sqlx::query(
+            "SELECT outcome, running, queued FROM jobserver_submit(
+                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(job.id)
+        .bind(job.app_name)
+        .bind(job.app_version)
+        .bind(job.blob_hash)
+        .bind(job.class_path)
+        .bind(job.context)
+        .bind(job.adhoc)
+        .bind(job.config)
+        .bind(job.submitted_at)
+        .bind(job.timeout_ms)
+        .bind(job.memory_limit)
+        .bind(&queue)
+        .bind(&pool)
+        .bind(job.context_created)
+        .bind(i32::try_from(job.max_queued).unwrap_or(i32::MAX))
+        .bind(server.id)
+        .bind(&server.name)
+        .fetch_one(&self.pool)
+        .await?;
+        let outcome: String = row.try_get("outcome")?;
+        Ok(match outcome.as_str() {
+            "running" => SubmitOutcome::Running,
+            "queued" => SubmitOutcome::Queued,
+            "full" => SubmitOutcome::Full {
+                running: row.try_get::<i32, _>("running")?.max(0) as u32,
+                queued: row.try_get::<i32, _>("queued")?.max(0) as u32,
+            },
+            "no-app" => SubmitOutcome::NoApp,
+            _ => SubmitOutcome::NoContext,
+        })
+    }
+
+    /// Records the end of a job `server` runs, with its last logs and
+    /// progress, and frees its slot: handed to the next waiting job when
+    /// `hand_over`, else left for any server.
+    pub async fn end_job(&self, id: Uuid, server: &ServerId, end: &JobEnd, hand_over: bool) -> StoreResult<EndOutcome> {
+        let (set_progress, progress, progress_message) = match &end.progress {
+            Some((fraction, message)) => (true, Some(*fraction), message.as_deref().map(storable)),
+            None => (false, None, None),
+        };
+        let times: Vec<DateTime<Utc>> = end.logs.iter().map(|line| line.at).collect();
+        let levels: Vec<&str> = end.logs.iter().map(|line| line.level).collect();
+        let messages: Vec<String> = end
+            .logs
+            .iter()
+            .map(|line| storable(&line.message).into_owned())
+            .collect();
+        let row = sqlx::query(
+            "SELECT ended, next_job FROM jobserver_end(
+                 $1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(id)
+        .bind(server.id)
+        .bind(&server.name)
+        .bind(end.status.as_str())
+        .bind(end.ended_at)
+        .bind(end.result.as_deref())
+        .bind(end.error_class.as_deref())
+        .bind(end.error_message.as_deref().map(storable))
+        .bind(set_progress)
+        .bind(progress)
+        .bind(progress_message)
+        .bind(end.first_seq)
+        .bind(&times)
+        .bind(&levels)
+        .bind(&messages)
+        .bind(hand_over)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EndOutcome {
+            ended: row.try_get("ended")?,
+            next: row.try_get("next_job")?,
+        })
+    }
+
+    /// Claims for `server` up to `max` waiting jobs whose pools have a free
+    /// slot, oldest first in each queue.
+    pub async fn claim_jobs(&self, server: &ServerId, max: u32) -> StoreResult<Vec<Uuid>> {
+        Ok(sqlx::query_scalar("SELECT jobserver_claim($1, $2, $3)")
+            .bind(server.id)
+            .bind(&server.name)
+            .bind(i32::try_from(max).unwrap_or(i32::MAX))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Kills a job wherever it is: a waiting one here, a running one by
+    /// telling its server.
+    pub async fn kill_job(&self, id: Uuid, reason: &str) -> StoreResult<KillOutcome> {
+        let row = sqlx::query("SELECT outcome, detail FROM jobserver_kill($1, $2)")
+            .bind(id)
+            .bind(storable(reason))
+            .fetch_one(&self.pool)
+            .await?;
+        let outcome: String = row.try_get("outcome")?;
+        let detail: Option<String> = row.try_get("detail")?;
+        let detail = detail.unwrap_or_default();
+        Ok(match outcome.as_str() {
+            "killed" => KillOutcome::Killed,
+            "running" => match Uuid::parse_str(&detail) {
+                Ok(server) => KillOutcome::Running { server },
+                Err(_) => KillOutcome::Missing,
+            },
+            "ended" => KillOutcome::Ended(JobStatus::parse(&detail).unwrap_or(JobStatus::Error)),
+            _ => KillOutcome::Missing,
+        })
+    }
+
+    /// The jobs `server` runs that someone asked to kill, with the reason.
+    pub async fn kill_requests(&self, server: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, kill_reason FROM jobs
+             WHERE server_id = $1 AND status = 'RUNNING' AND kill_reason IS NOT NULL",
+        )
+        .bind(server)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("kill_reason")?)))
+            .collect()
+    }
+
+    /// The status of a job, cheaply: what waiting for its end polls.
+    pub async fn job_status(&self, id: Uuid) -> StoreResult<Option<JobStatus>> {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(status.and_then(|status| JobStatus::parse(&status)))
+    }
+
+    /// The waiting and running jobs of a persistent context, each in order
+    /// (the waiting ones in the order they will run).
+    pub async fn context_jobs(&self, context: &str) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)> {
+        let rows = sqlx::query(
+            "SELECT id, status FROM jobs
+             WHERE context = $1 AND NOT adhoc AND status IN ('STARTED', 'RUNNING')
+             ORDER BY seq",
+        )
+        .bind(context)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut running, mut queued) = (Vec::new(), Vec::new());
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            let id: Uuid = row.try_get("id")?;
+            if status == "RUNNING" {
+                running.push(id);
+            } else {
+                queued.push(id);
+            }
+        }
+        Ok((running, queued))
+    }
+}
+
+/// Jobs as `JobRow`s, for tests that look at what the engine did.
+impl Store {
+    pub async fn jobs_of_server(&self, server: Uuid) -> StoreResult<Vec<JobRow>> {
+        Ok(sqlx::query_as::<_, JobRow>(concat!(
+            "SELECT ",
+            super::jobs::job_columns!(),
+            " FROM jobs WHERE server_id = $1 ORDER BY seq"
+        ))
+        .bind(server)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

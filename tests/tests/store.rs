@@ -1,0 +1,304 @@
+//! Store-level tests of the engine's SQL against a real PostgreSQL: several
+//! servers (each a `Store` with its own pool and lease) submitting, claiming,
+//! ending and killing at once, as they do when they share one database.
+
+use chrono::Utc;
+use jobserver_server::store::{
+    ContextRow, EntryRow, JobEnd, JobStatus, KillOutcome, NewAppVersion, NewJob, ServerId, ServerRegistration, Store,
+    SubmitOutcome,
+};
+use jobserver_tests::fresh_database;
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A server on the database: its own pool, and a lease.
+async fn server(database: &str, name: &str) -> (Store, ServerId) {
+    let store = Store::connect(database, 8).await.unwrap();
+    let me = ServerId {
+        id: Uuid::new_v4(),
+        name: name.to_string(),
+    };
+    store
+        .register_server(&ServerRegistration {
+            id: me.id,
+            name,
+            address: "http://test",
+            lease: Duration::from_secs(30),
+            adhoc_slots: 2,
+        })
+        .await
+        .unwrap();
+    (store, me)
+}
+
+async fn with_app_and_context(store: &Store, context: &str, cores: i32, max_queued: i32) -> ContextRow {
+    store
+        .insert_app_version(NewAppVersion {
+            app_name: "app",
+            blob_hash: "hash",
+            content: b"not a component: the store does not look",
+            binary_type: "wasm",
+            entries: vec![EntryRow {
+                name: "main".into(),
+                description: String::new(),
+            }],
+        })
+        .await
+        .unwrap();
+    store
+        .insert_context(&ContextRow {
+            name: context.into(),
+            num_cpu_cores: cores,
+            memory_per_node: 1 << 20,
+            job_timeout_ms: 1000,
+            max_queued_jobs: max_queued,
+            clusters: sqlx::types::Json(serde_json::json!({})),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn new_job<'a>(id: Uuid, context: &'a ContextRow, max_queued: u32) -> NewJob<'a> {
+    NewJob {
+        id,
+        app_name: "app",
+        app_version: 1,
+        blob_hash: "hash",
+        class_path: "main",
+        context: &context.name,
+        adhoc: false,
+        context_created: Some(context.created_at),
+        max_queued,
+        config: "{}",
+        submitted_at: Utc::now(),
+        timeout_ms: 1000,
+        memory_limit: 1 << 20,
+    }
+}
+
+fn finished() -> JobEnd {
+    JobEnd {
+        status: JobStatus::Finished,
+        ended_at: Utc::now(),
+        result: Some("{}".into()),
+        error_class: None,
+        error_message: None,
+        progress: None,
+        first_seq: 0,
+        logs: Vec::new(),
+    }
+}
+
+/// How many jobs of the context run, by the store's own account.
+async fn running_in(store: &Store, context: &str) -> usize {
+    store.context_jobs(context).await.unwrap().0.len()
+}
+
+#[tokio::test]
+async fn two_servers_submitting_at_once_never_fill_more_slots_than_the_context_has() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let (b, b_id) = server(&database, "b").await;
+    let context = with_app_and_context(&a, "three", 3, 1000).await;
+    let submissions = (0..40).map(|n| {
+        let (store, me) = if n % 2 == 0 { (&a, &a_id) } else { (&b, &b_id) };
+        let context = &context;
+        async move {
+            let id = Uuid::new_v4();
+            (
+                id,
+                me.id,
+                store.submit_job(&new_job(id, context, 1000), me).await.unwrap(),
+            )
+        }
+    });
+    let outcomes = futures_util::future::join_all(submissions).await;
+    let running: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, _, outcome)| *outcome == SubmitOutcome::Running)
+        .collect();
+    assert!(
+        !running.is_empty() && running.len() <= 3,
+        "{} running of 3 slots",
+        running.len()
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, _, outcome)| matches!(outcome, SubmitOutcome::Running | SubmitOutcome::Queued))
+    );
+    assert_eq!(running_in(&a, "three").await, running.len());
+
+    // Every server ends what it runs and claims what it can, all at once,
+    // until every job ran: never more than three at a time, each job once.
+    let mut ran = HashSet::new();
+    let mut on: Vec<(Uuid, Uuid)> = running.iter().map(|(job, server, _)| (*job, *server)).collect();
+    while ran.len() < outcomes.len() {
+        assert!(running_in(&a, "three").await <= 3);
+        let ends = on.drain(..).map(|(job, server)| {
+            let (store, me) = if server == a_id.id { (&a, &a_id) } else { (&b, &b_id) };
+            async move { (job, server, store.end_job(job, me, &finished(), true).await.unwrap()) }
+        });
+        let claims = [(&a, &a_id), (&b, &b_id)]
+            .map(|(store, me)| async move { (me.id, store.claim_jobs(me, 100).await.unwrap()) });
+        let (ended, claimed) = tokio::join!(
+            futures_util::future::join_all(ends),
+            futures_util::future::join_all(claims)
+        );
+        for (job, server, outcome) in ended {
+            assert!(outcome.ended, "each job ends once, by its server");
+            assert!(ran.insert(job), "job {job} ran twice");
+            on.extend(outcome.next.map(|next| (next, server)));
+        }
+        for (server, jobs) in claimed {
+            on.extend(jobs.into_iter().map(|job| (job, server)));
+        }
+        let unique: HashSet<_> = on.iter().map(|(job, _)| job).collect();
+        assert_eq!(unique.len(), on.len(), "a job was handed to two servers");
+        assert!(on.len() <= 3, "{} jobs hold 3 slots", on.len());
+        if on.is_empty() && ran.len() < outcomes.len() {
+            let claimed = a.claim_jobs(&a_id, 100).await.unwrap();
+            assert!(!claimed.is_empty(), "jobs wait while slots are free");
+            on.extend(claimed.into_iter().map(|job| (job, a_id.id)));
+        }
+    }
+    assert_eq!(a.context_jobs("three").await.unwrap(), (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn two_claimers_and_one_slot_give_the_oldest_waiting_job_to_one_of_them() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let (b, b_id) = server(&database, "b").await;
+    let context = with_app_and_context(&a, "one", 1, 10).await;
+    let first = Uuid::new_v4();
+    assert_eq!(
+        a.submit_job(&new_job(first, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+    let waiting: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for id in &waiting {
+        assert_eq!(
+            b.submit_job(&new_job(*id, &context, 10), &b_id).await.unwrap(),
+            SubmitOutcome::Queued
+        );
+    }
+    // Nothing to claim while the slot is taken.
+    assert!(b.claim_jobs(&b_id, 10).await.unwrap().is_empty());
+    // Ended without handing the slot over (a is stopping): b and a race for it.
+    let end = a.end_job(first, &a_id, &finished(), false).await.unwrap();
+    assert_eq!((end.ended, end.next), (true, None));
+    let (from_a, from_b) = tokio::join!(a.claim_jobs(&a_id, 10), b.claim_jobs(&b_id, 10));
+    let mut claimed = from_a.unwrap();
+    claimed.extend(from_b.unwrap());
+    assert_eq!(claimed, [waiting[0]], "one claim, of the oldest");
+    // An end that hands its slot over gives it to the next in order.
+    let holder = if a
+        .jobs_of_server(a_id.id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|job| job.id == waiting[0])
+    {
+        (&a, &a_id)
+    } else {
+        (&b, &b_id)
+    };
+    let end = holder.0.end_job(waiting[0], holder.1, &finished(), true).await.unwrap();
+    assert_eq!(end.next, Some(waiting[1]));
+    // A job is ended only by the server that runs it.
+    let other = if holder.1.id == a_id.id {
+        (&b, &b_id)
+    } else {
+        (&a, &a_id)
+    };
+    assert!(
+        !other
+            .0
+            .end_job(waiting[1], other.1, &finished(), true)
+            .await
+            .unwrap()
+            .ended
+    );
+    // A full queue refuses, with the counts.
+    let queue_full = new_job(Uuid::new_v4(), &context, 1);
+    assert_eq!(
+        a.submit_job(&queue_full, &a_id).await.unwrap(),
+        SubmitOutcome::Full { running: 1, queued: 1 }
+    );
+}
+
+#[tokio::test]
+async fn kills_reach_waiting_and_running_jobs_and_dead_servers_are_reaped() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let (b, b_id) = server(&database, "b").await;
+    let context = with_app_and_context(&a, "two", 2, 10).await;
+    let (run_a, run_b, wait) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        a.submit_job(&new_job(run_a, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+    assert_eq!(
+        b.submit_job(&new_job(run_b, &context, 10), &b_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+    assert_eq!(
+        b.submit_job(&new_job(wait, &context, 10), &b_id).await.unwrap(),
+        SubmitOutcome::Queued
+    );
+
+    // A kill from b of a's running job asks a to stop it; only a sees the request.
+    assert_eq!(
+        b.kill_job(run_a, "by test").await.unwrap(),
+        KillOutcome::Running { server: a_id.id }
+    );
+    assert_eq!(
+        a.kill_requests(a_id.id).await.unwrap(),
+        [(run_a, "by test".to_string())]
+    );
+    assert!(b.kill_requests(b_id.id).await.unwrap().is_empty());
+    assert_eq!(a.kill_job(Uuid::new_v4(), "x").await.unwrap(), KillOutcome::Missing);
+
+    // a stops renewing: with its lease expired, b reaps it. Its running job
+    // ends ERROR naming it; b's job is untouched, the waiting one claimable.
+    assert!(a.renew_lease(a_id.id, Duration::from_millis(1)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        b.reap_servers(b_id.id, false, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "within the grace"
+    );
+    assert_eq!(b.reap_servers(b_id.id, false, Duration::ZERO).await.unwrap(), ["a"]);
+    let report = b.get_job(run_a).await.unwrap().unwrap();
+    assert_eq!(report.status, JobStatus::Error);
+    assert_eq!(report.error_class.as_deref(), Some("ServerStopped"));
+    assert!(report.error_message.unwrap().contains("server a stopped"));
+    assert_eq!(b.job_status(run_b).await.unwrap(), Some(JobStatus::Running));
+    assert!(
+        !a.renew_lease(a_id.id, Duration::from_secs(30)).await.unwrap(),
+        "a learns it was reaped"
+    );
+    assert!(
+        !a.end_job(run_a, &a_id, &finished(), true).await.unwrap().ended,
+        "fenced"
+    );
+    assert_eq!(b.claim_jobs(&b_id, 10).await.unwrap(), [wait]);
+
+    // A waiting job killed ends at once; an ended one says so.
+    let queued = Uuid::new_v4();
+    assert_eq!(
+        b.submit_job(&new_job(queued, &context, 10), &b_id).await.unwrap(),
+        SubmitOutcome::Queued
+    );
+    assert_eq!(a.kill_job(queued, "by test").await.unwrap(), KillOutcome::Killed);
+    assert_eq!(
+        a.kill_job(queued, "again").await.unwrap(),
+        KillOutcome::Ended(JobStatus::Killed)
+    );
+}
