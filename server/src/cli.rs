@@ -25,6 +25,12 @@ const FALLBACK_CLUSTER_ROOT: &str = "/var/lib/jobserver/clusters";
 /// How often ended jobs past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often local mode looks whether its PostgreSQL still runs.
+const SUPERVISE_INTERVAL: Duration = Duration::from_secs(1);
+/// How many times local mode starts its PostgreSQL again after it died,
+/// before the server gives up and exits for its own supervisor to act.
+const POSTGRES_RESTARTS: u32 = 3;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "jobserver",
@@ -112,6 +118,12 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
     let settings = Arc::new(settings);
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+    // Local mode is one server: a second one on the same data directory
+    // would start its own PostgreSQL on the same cluster.
+    let _data_dir_lock = match &settings.database_url {
+        Some(_) => None,
+        None => Some(lock_data_dir(&settings.data_dir)?),
+    };
     let local_postgres = match &settings.database_url {
         Some(_) => None,
         None => {
@@ -119,22 +131,127 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
             let postgres = tokio::task::spawn_blocking(move || start_local_postgres(&data_dir))
                 .await?
                 .context("local mode (no DATABASE_URL given)")?;
-            Some(postgres)
+            Some(Arc::new(std::sync::Mutex::new(postgres)))
         }
     };
     let database_url = match (&settings.database_url, &local_postgres) {
         (Some(url), _) => url.clone(),
-        (None, Some(postgres)) => postgres.url().to_string(),
+        (None, Some(postgres)) => postgres
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .url()
+            .to_string(),
         (None, None) => unreachable!("local mode always has a PostgreSQL"),
     };
-    let result = run(settings.clone(), &database_url, shutdown).await;
+    let postgres_lost = CancellationToken::new();
+    let supervising = local_postgres
+        .clone()
+        .map(|postgres| tokio::spawn(supervise_local_postgres(postgres, postgres_lost.clone())));
+    let stop = {
+        let postgres_lost = postgres_lost.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = postgres_lost.cancelled() => {},
+            }
+        }
+    };
+    let result = run(settings.clone(), &database_url, stop).await;
+    if let Some(supervising) = supervising {
+        supervising.abort();
+        // Dropped once this returns, and with it its hold on the PostgreSQL.
+        let _ = supervising.await;
+    }
     if let Some(postgres) = local_postgres {
-        let stopped = tokio::task::spawn_blocking(move || postgres.stop()).await;
+        let stopped = tokio::task::spawn_blocking(move || match Arc::try_unwrap(postgres) {
+            Ok(postgres) => postgres
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stop(),
+            // The supervisor still holds it: dropping it stops PostgreSQL too.
+            Err(_) => Ok(()),
+        })
+        .await;
         if let Ok(Err(error)) = stopped {
             tracing::warn!(%error, "local PostgreSQL did not stop cleanly");
         }
     }
+    if postgres_lost.is_cancelled() {
+        anyhow::bail!(
+            "local mode's PostgreSQL died and could not be started again {POSTGRES_RESTARTS} times; \
+             its log is beside its cluster in the data directory"
+        );
+    }
     result
+}
+
+/// Holds `<data-dir>/jobserver.lock` for the life of the server.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::io::{Read, Seek, Write};
+    let path = data_dir.join("jobserver.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let mut lock = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => anyhow::bail!(
+            "another jobserver (pid {}) runs in local mode on the data directory {}: local mode is a single server; \
+             stop that one, give this one another --data-dir, or share a database with DATABASE_URL",
+            holder.trim(),
+            data_dir.display()
+        ),
+        Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
+    };
+    lock.set_len(0)?;
+    lock.rewind()?;
+    write!(lock, "{}", std::process::id())?;
+    Ok(lock)
+}
+
+/// Local mode's PostgreSQL, watched: killed or crashed, it is started again
+/// (on the same port, so the pool reconnects by itself), a few times at most;
+/// then `lost` is cancelled and the server stops with an error.
+async fn supervise_local_postgres(postgres: Arc<std::sync::Mutex<LocalPostgres>>, lost: CancellationToken) {
+    let mut restarts = 0;
+    loop {
+        tokio::time::sleep(SUPERVISE_INTERVAL).await;
+        let exited = postgres
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .exit_status();
+        let Some(status) = exited else {
+            continue;
+        };
+        loop {
+            if restarts == POSTGRES_RESTARTS {
+                tracing::error!("local PostgreSQL died again; not starting it any more: stopping the server");
+                lost.cancel();
+                return;
+            }
+            restarts += 1;
+            tracing::error!(%status, attempt = restarts, "local PostgreSQL died; starting it again");
+            let postgres = postgres.clone();
+            let restarted = tokio::task::spawn_blocking(move || {
+                postgres
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .restart()
+            })
+            .await;
+            match restarted {
+                Ok(Ok(())) => break,
+                Ok(Err(error)) => tracing::error!(%error, "could not start local PostgreSQL again"),
+                Err(error) => tracing::error!(%error, "could not start local PostgreSQL again"),
+            }
+            tokio::time::sleep(SUPERVISE_INTERVAL).await;
+        }
+    }
 }
 
 /// Local mode's PostgreSQL lives in `<data-dir>/postgres`. Run as root,

@@ -346,6 +346,22 @@ impl TestServer {
         }
     }
 
+    /// Waits for the process to exit by itself.
+    pub async fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("the server is not running");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                panic!("jobserver did not exit within {timeout:?}:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL: a crash, as far as the server can tell.
     pub fn crash(&mut self) {
         let mut child = self.child.take().expect("the server is not running");

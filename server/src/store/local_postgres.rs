@@ -107,6 +107,8 @@ impl<T, E: Into<io::Error>> Context<T> for std::result::Result<T, E> {
 
 pub struct LocalPostgres {
     dir: PathBuf,
+    bin: PathBuf,
+    owner: Option<(Uid, Gid)>,
     log: PathBuf,
     password: String,
     port: u16,
@@ -191,6 +193,8 @@ impl LocalPostgres {
         tracing::info!(dir = %dir.display(), port, pid = child.id(), "local postgres is ready");
         Ok(LocalPostgres {
             dir,
+            bin,
+            owner,
             log,
             password,
             port,
@@ -220,6 +224,26 @@ impl LocalPostgres {
 
     pub fn data_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How the postmaster ended, if it has (killed, crashed) without `stop`.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// Blocking. Starts PostgreSQL again after it ended, on the same cluster
+    /// and port, so that connections made with `url` work again.
+    pub fn restart(&mut self) -> Result<(), LocalPostgresError> {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        wait_for_previous_owner(&self.dir)?;
+        let port = self.port;
+        let (child, _) = start_postgres(&self.bin, &self.dir, &self.log, self.owner, || Ok(port))?;
+        tracing::info!(dir = %self.dir.display(), port, pid = child.id(), "local postgres started again");
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Fast shutdown (SIGINT to the postmaster), waits for it to exit (bounded, then SIGKILL).
@@ -854,6 +878,8 @@ mod tests {
         assert!(fs::read_to_string(&log).unwrap().contains("Address already in use"));
         LocalPostgres {
             dir: dir.clone(),
+            bin: bin.clone(),
+            owner,
             log,
             password: String::new(),
             port,
@@ -917,6 +943,8 @@ mod tests {
     fn database_names_are_escaped_in_urls() {
         let pg = LocalPostgres {
             dir: PathBuf::new(),
+            bin: PathBuf::new(),
+            owner: None,
             log: PathBuf::new(),
             password: "pw".into(),
             port: 5,

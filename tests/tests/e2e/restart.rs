@@ -162,3 +162,80 @@ async fn ended_jobs_past_their_retention_are_purged_at_start() {
     let fresh = job_id(&api.submit("appName=testjobs&classPath=noop&sync=true", "").await);
     assert_eq!(api.get(&format!("/jobs/{fresh}")).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let server = TestServer::start_with(ServerOptions::default()).await;
+    let output = tokio::process::Command::new(jobserver_tests::server_binary())
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("JOBSERVER_DATA_DIR", server.data_dir())
+        .env("JOBSERVER_LISTEN", "127.0.0.1:0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another jobserver (pid ") && stderr.contains("local mode is a single server"),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.api().get("/healthz").await.status,
+        200,
+        "the first one serves on"
+    );
+}
+
+/// The postmaster of local mode's cluster, from its pid file.
+fn postmaster_pid(data_dir: &std::path::Path) -> i32 {
+    let pid_file = std::fs::read_to_string(data_dir.join("postgres/postmaster.pid")).unwrap();
+    pid_file.lines().next().unwrap().trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn local_mode_starts_its_postgres_again_when_it_dies() {
+    let server = TestServer::start_with(ServerOptions::default()).await;
+    let api = server.api();
+    assert_eq!(api.upload("wordcount", &components().word_count).await.status, 201);
+    let first = postmaster_pid(server.data_dir());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // Answers come back by themselves, from a new postmaster, with the data kept.
+    let started = std::time::Instant::now();
+    loop {
+        let reply = api.submit("appName=wordcount&sync=true", "input.string = again").await;
+        if reply.status == 200 {
+            assert_eq!(reply.body["result"], json!({"again": 1}), "{reply:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the server did not recover: {reply:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_ne!(postmaster_pid(server.data_dir()), first);
+    assert!(
+        server.log().contains("local PostgreSQL died; starting it again"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test]
+async fn local_mode_exits_with_an_error_when_its_postgres_cannot_be_started_again() {
+    let mut server = TestServer::start_with(ServerOptions::default()).await;
+    let pid = postmaster_pid(server.data_dir());
+    // Its cluster moved away under it, PostgreSQL cannot start there again.
+    let cluster = server.data_dir().join("postgres");
+    std::fs::rename(&cluster, server.data_dir().join("moved")).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let status = server.wait_for_exit(WAIT).await;
+    assert!(!status.success(), "{status}\n{}", server.log());
+    assert!(
+        server.log().contains("could not be started again 3 times"),
+        "{}",
+        server.log()
+    );
+}
