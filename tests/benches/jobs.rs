@@ -1,9 +1,15 @@
-//! Figures for a trivial job on a warm context with everything persisted: sync
-//! latency (p50, p99), jobs per second under concurrency, and the same
-//! server's `/healthz` rate in the same run, for scale. A program that prints
-//! figures, not a timed test: `cargo bench -p jobserver-tests --bench jobs`.
+//! Figures for the engine's hot path, each beside a baseline measured in the
+//! same run on the same database, because only ratios carry over between
+//! machines: a trivial job's sync latency and rate against pgbench doing a
+//! job's minimal writes (insert it, then record its end: two commits), on a
+//! persistent context and ad hoc; `GET /jobs` over a million rows; an idle
+//! server's memory, and what 1,000 contexts add; a long queue drained on one
+//! core. A program that prints figures, not a timed test:
+//! `cargo bench -p jobserver-tests --bench jobs`.
 
 use jobserver_tests::{Api, TestServer, components, fresh_database};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const WARM_UP: usize = 50;
@@ -11,55 +17,292 @@ const SEQUENTIAL: usize = 500;
 const CONCURRENCY: usize = 16;
 const CONCURRENT_JOBS: usize = 2_000;
 const HEALTH_REQUESTS: usize = 20_000;
+const PGBENCH_SECONDS: u32 = 10;
+const CONTEXTS: usize = 1_000;
+const QUEUED: usize = 1_000;
+const JOB_ROWS: u64 = 1_000_000;
 
 #[tokio::main]
 async fn main() {
-    let server = TestServer::start(&fresh_database().await).await;
+    let database = fresh_database().await;
+    let server = TestServer::start(&database).await;
     let api = server.api();
     assert_eq!(api.upload("bench", &components().test_jobs).await.status, 201);
+    let idle_rss = rss_kib(server.pid());
     let context = format!("/contexts/bench?num-cpu-cores={CONCURRENCY}&max-queued-jobs=1000");
     assert_eq!(api.post(&context, "").await.status, 200);
-    let query = "appName=bench&classPath=noop&context=bench&sync=true";
+    let persistent = "appName=bench&classPath=noop&context=bench&sync=true";
+    let adhoc = "appName=bench&classPath=noop&sync=true";
 
-    for _ in 0..WARM_UP {
-        run_noop(&api, query).await;
+    println!("jobserver benchmark: a trivial job (test-jobs `noop`), sync, everything in Postgres");
+    let pgbench = Pgbench::new(&database);
+    let baseline_p50 = pgbench.latency_p50();
+    let baseline_rate = pgbench.rate(CONCURRENCY);
+    println!(
+        "  pgbench, a job's minimal writes (insert, then end: two commits): p50 {:.2} ms at 1 client, {baseline_rate:.0}/s at {CONCURRENCY} clients",
+        millis(baseline_p50)
+    );
+    for (what, query) in [("persistent context", persistent), ("ad-hoc context", adhoc)] {
+        for _ in 0..WARM_UP {
+            run_noop(&api, query).await;
+        }
+        let latencies = sequential(&api, query).await;
+        let jobs_per_second = rate(
+            CONCURRENT_JOBS,
+            move |api| async move { run_noop(&api, query).await },
+            &api,
+        )
+        .await;
+        let p50 = percentile(&latencies, 50);
+        println!(
+            "  {what}: p50 {:.2} ms (x{:.2} pgbench), p99 {:.2} ms at 1 client; {jobs_per_second:.0} jobs/s (x{:.2} pgbench) at {CONCURRENCY} clients",
+            millis(p50),
+            p50.as_secs_f64() / baseline_p50.as_secs_f64(),
+            millis(percentile(&latencies, 99)),
+            jobs_per_second / baseline_rate,
+        );
     }
-    let mut latencies = Vec::with_capacity(SEQUENTIAL);
-    for _ in 0..SEQUENTIAL {
-        let started = Instant::now();
-        run_noop(&api, query).await;
-        latencies.push(started.elapsed());
-    }
-    latencies.sort();
-
-    let jobs_per_second = rate(
-        CONCURRENT_JOBS,
-        move |api| async move { run_noop(&api, query).await },
-        &api,
-    )
-    .await;
     let health_per_second = rate(
         HEALTH_REQUESTS,
         |api| async move { assert_eq!(api.get("/healthz").await.status, 200) },
         &api,
     )
     .await;
+    println!("  /healthz: {health_per_second:.0} requests/s at {CONCURRENCY} clients");
 
-    println!("jobserver benchmark: trivial job (test-jobs `noop`) on a warm context, results in Postgres");
-    println!(
-        "  sync latency, {SEQUENTIAL} sequential jobs: p50 {:.2} ms, p99 {:.2} ms",
-        millis(percentile(&latencies, 50)),
-        millis(percentile(&latencies, 99))
+    queue_on_one_core(&api).await;
+    memory(&server, &api, idle_rss).await;
+    listing(&api, &database).await;
+}
+
+/// 1,000 jobs submitted at once to a context with one core: how long each
+/// waits in the queue beyond its own run, and that none is lost.
+async fn queue_on_one_core(api: &Api) {
+    assert_eq!(
+        api.post("/contexts/onecore?num-cpu-cores=1&max-queued-jobs=2000", "")
+            .await
+            .status,
+        200
     );
-    println!("  sync jobs/s, {CONCURRENCY} concurrent clients, {CONCURRENT_JOBS} jobs: {jobs_per_second:.0}");
+    let one = "appName=bench&classPath=noop&context=onecore&sync=true";
+    for _ in 0..WARM_UP {
+        run_noop(api, one).await;
+    }
+    let direct = sequential(api, one).await;
+    let direct_mean = direct.iter().sum::<Duration>() / direct.len() as u32;
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(QUEUED);
+    for _ in 0..QUEUED {
+        let reply = api.submit("appName=bench&classPath=noop&context=onecore", "").await;
+        assert_eq!(reply.status, 202, "{reply:?}");
+        ids.push(reply.body["jobId"].as_str().unwrap().to_string());
+    }
+    let last = ids.last().unwrap().clone();
+    let report = api.wait_until_ended(&last, Duration::from_secs(600)).await;
+    assert_eq!(report["status"], "FINISHED");
+    let drained = started.elapsed();
+    for id in &ids {
+        let report = api.get(&format!("/jobs/{id}")).await;
+        assert_eq!(report.body["status"], "FINISHED", "a queued job was lost: {report:?}");
+    }
+    let per_job = drained / QUEUED as u32;
     println!(
-        "  /healthz requests/s, {CONCURRENCY} concurrent clients, {HEALTH_REQUESTS} requests: {health_per_second:.0}"
+        "  {QUEUED} jobs queued at once on a one-core context: all ran in {:.2} s, {:.0} µs each, against {:.0} µs each for sync jobs one after another ({:+.0} µs of queueing)",
+        drained.as_secs_f64(),
+        micros(per_job),
+        micros(direct_mean),
+        micros(per_job) - micros(direct_mean),
     );
+}
+
+/// The server's memory idle, and what 1,000 contexts that have each run a
+/// job (so the server holds them open) add.
+async fn memory(server: &TestServer, api: &Api, idle_rss: u64) {
+    let before = rss_kib(server.pid());
+    for n in 0..CONTEXTS {
+        assert_eq!(api.post(&format!("/contexts/many{n}"), "").await.status, 200);
+        run_noop(api, &format!("appName=bench&classPath=noop&context=many{n}&sync=true")).await;
+    }
+    let after = rss_kib(server.pid());
+    println!(
+        "  memory: {:.1} MB resident when idle after start; {CONTEXTS} contexts, each with a job run, add {:.1} KB each",
+        idle_rss as f64 / 1024.0,
+        after.saturating_sub(before) as f64 / CONTEXTS as f64,
+    );
+}
+
+/// `GET /jobs?limit=50`, plain and by status, with a million job rows.
+async fn listing(api: &Api, database: &str) {
+    let pool = sqlx::PgPool::connect(database).await.unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (id, app_name, app_version, blob_hash, class_path, context, adhoc, config, status,
+                           submitted_at, started_at, ended_at, timeout_ms, memory_limit, queue)
+         SELECT gen_random_uuid(), 'bench', 1, 'x', 'noop', 'bench', false, '{}',
+                (ARRAY['FINISHED', 'ERROR', 'KILLED'])[1 + n % 3], now() - n * interval '1 second',
+                now() - n * interval '1 second', now() - n * interval '1 second', 1000, 1000, 'bench'
+         FROM generate_series(1, $1) AS n",
+    )
+    .bind(JOB_ROWS as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE jobs").execute(&pool).await.unwrap();
+    for path in [
+        "/jobs?limit=50",
+        "/jobs?limit=50&status=KILLED",
+        "/jobs?limit=50&status=RUNNING",
+    ] {
+        let mut latencies = Vec::new();
+        for _ in 0..200 {
+            let started = Instant::now();
+            assert_eq!(api.get(path).await.status, 200);
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        println!(
+            "  GET {path} with {JOB_ROWS} job rows: p50 {:.2} ms, p99 {:.2} ms",
+            millis(percentile(&latencies, 50)),
+            millis(percentile(&latencies, 99))
+        );
+    }
+}
+
+/// pgbench on the benchmark's own database, doing what a job needs written at
+/// the least: its row inserted, then its end recorded, each a commit, into a
+/// table like `jobs` (same columns and indexes).
+struct Pgbench {
+    binary: PathBuf,
+    database: String,
+    script: tempfile::NamedTempFile,
+}
+
+impl Pgbench {
+    fn new(database: &str) -> Pgbench {
+        let binary = find_pgbench();
+        let script = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            script.path(),
+            "INSERT INTO bench_jobs (id, app_name, app_version, blob_hash, class_path, context, adhoc, config, status, \
+             submitted_at, started_at, timeout_ms, memory_limit, queue) VALUES (gen_random_uuid(), 'bench', 1, 'x', \
+             'noop', 'bench', false, '{}', 'RUNNING', now(), now(), 1000, 1000, 'bench') RETURNING id \\gset\n\
+             UPDATE bench_jobs SET status = 'FINISHED', ended_at = now(), result = '{}' WHERE id = ':id';\n",
+        )
+        .unwrap();
+        let pgbench = Pgbench {
+            binary,
+            database: database.to_string(),
+            script,
+        };
+        pgbench.psql("CREATE TABLE bench_jobs (LIKE jobs INCLUDING ALL)");
+        pgbench
+    }
+
+    fn psql(&self, sql: &str) {
+        let psql = self.binary.with_file_name("psql");
+        let status = Command::new(psql)
+            .args(["-q", "-c", sql, &self.database])
+            .status()
+            .unwrap();
+        assert!(status.success(), "psql {sql}");
+    }
+
+    /// Median latency of the two writes at one client, from pgbench's
+    /// per-transaction log.
+    fn latency_p50(&self) -> Duration {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("log");
+        self.run(1, &["-l", "--log-prefix", prefix.to_str().unwrap()]);
+        let mut latencies: Vec<Duration> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flat_map(|entry| {
+                std::fs::read_to_string(entry.unwrap().path())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
+            .map(Duration::from_micros)
+            .collect();
+        latencies.sort();
+        percentile(&latencies, 50)
+    }
+
+    /// Transactions (jobs) per second at `clients`.
+    fn rate(&self, clients: usize) -> f64 {
+        let output = self.run(clients, &[]);
+        output
+            .lines()
+            .find_map(|line| line.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no tps in pgbench's output:\n{output}"))
+    }
+
+    fn run(&self, clients: usize, extra: &[&str]) -> String {
+        let output = Command::new(&self.binary)
+            .args(["-n", "-f"])
+            .arg(self.script.path())
+            .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+            .args(["-T", &PGBENCH_SECONDS.to_string()])
+            .args(extra)
+            .arg(&self.database)
+            .output()
+            .expect("cannot run pgbench");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "pgbench failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+}
+
+/// pgbench beside the PostgreSQL binaries the harness uses.
+fn find_pgbench() -> PathBuf {
+    if let Some(dir) = std::env::var_os("JOBSERVER_PG_BIN") {
+        return PathBuf::from(dir).join("pgbench");
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin/pgbench"))
+        .filter(|path| path.is_file())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| PathBuf::from("pgbench"))
+}
+
+/// The resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap()
 }
 
 async fn run_noop(api: &Api, query: &str) {
     let reply = api.submit(query, "").await;
     assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+}
+
+async fn sequential(api: &Api, query: &str) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(SEQUENTIAL);
+    for _ in 0..SEQUENTIAL {
+        let started = Instant::now();
+        run_noop(api, query).await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    latencies
 }
 
 /// Runs `total` calls of `call` from `CONCURRENCY` clients; calls per second.
@@ -92,4 +335,8 @@ fn percentile(sorted: &[Duration], percent: usize) -> Duration {
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000_000.0
 }

@@ -302,3 +302,86 @@ async fn kills_reach_waiting_and_running_jobs_and_dead_servers_are_reaped() {
         KillOutcome::Ended(JobStatus::Killed)
     );
 }
+
+#[tokio::test]
+async fn an_end_tried_again_gets_the_same_answer_and_a_reaped_server_records_nothing() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let context = with_app_and_context(&a, "one", 1, 10).await;
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        a.submit_job(&new_job(first, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+    assert_eq!(
+        a.submit_job(&new_job(second, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::Queued
+    );
+    // The answer to an end may be lost after the commit: the same end again
+    // says it ended, and names the job its slot went to.
+    let end = finished();
+    let once = a.end_job(first, &a_id, &end, true).await.unwrap();
+    assert_eq!((once.ended, once.next), (true, Some(second)));
+    assert_eq!(a.end_job(first, &a_id, &end, true).await.unwrap(), once);
+    // Another end of it (another time) is not this one.
+    assert!(!a.end_job(first, &a_id, &finished(), true).await.unwrap().ended);
+
+    // A server that leaves cleanly ends what the store still has running on it.
+    let left = a.deregister_server(a_id.id, "a").await.unwrap();
+    assert_eq!(left, [second]);
+    let report = a.get_job(second).await.unwrap().unwrap();
+    assert_eq!(report.status, JobStatus::Error);
+    assert!(
+        report
+            .error_message
+            .unwrap()
+            .contains("server a stopped before it could record")
+    );
+    // Without a lease it records and claims nothing.
+    let third = Uuid::new_v4();
+    assert_eq!(
+        a.submit_job(&new_job(third, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::NoLease
+    );
+    let (b, b_id) = server(&database, "b").await;
+    assert_eq!(
+        b.submit_job(&new_job(third, &context, 10), &b_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+    let fourth = Uuid::new_v4();
+    assert_eq!(
+        b.submit_job(&new_job(fourth, &context, 10), &b_id).await.unwrap(),
+        SubmitOutcome::Queued
+    );
+    assert_eq!(b.end_job(third, &b_id, &finished(), false).await.unwrap().next, None);
+    assert!(a.claim_jobs(&a_id, 10).await.unwrap().is_empty(), "a has no lease");
+    assert_eq!(b.claim_jobs(&b_id, 10).await.unwrap(), [fourth]);
+}
+
+#[tokio::test]
+async fn an_adhoc_jobs_named_objects_go_with_its_end() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let context = with_app_and_context(&a, "unused", 1, 10).await;
+    let id = Uuid::new_v4();
+    let adhoc = NewJob {
+        adhoc: true,
+        context: "1234abcd-main",
+        context_created: None,
+        ..new_job(id, &context, 10)
+    };
+    assert_eq!(a.submit_job(&adhoc, &a_id).await.unwrap(), SubmitOutcome::Running);
+    let sql = sqlx::PgPool::connect(&database).await.unwrap();
+    let scope = format!("adhoc:{id}");
+    sqlx::query("INSERT INTO named_objects (context, name, value) VALUES ($1, 'x', 'y'), ('unused', 'x', 'y')")
+        .bind(&scope)
+        .execute(&sql)
+        .await
+        .unwrap();
+    assert!(a.end_job(id, &a_id, &finished(), true).await.unwrap().ended);
+    let left: Vec<String> = sqlx::query_scalar("SELECT context FROM named_objects")
+        .fetch_all(&sql)
+        .await
+        .unwrap();
+    assert_eq!(left, ["unused"], "only the ad-hoc job's objects went");
+}

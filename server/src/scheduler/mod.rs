@@ -75,6 +75,8 @@ pub enum SchedulerError {
     NoSlots { context: String, running: u32, queued: u32 },
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("this server lost its lease to the database and is joining again; try again, or another server")]
+    LeaseLost,
     #[error("no job with id {0}")]
     JobNotFound(Uuid),
     #[error("job {id} has already ended: {status}")]
@@ -114,19 +116,30 @@ impl JobSpec {
 #[derive(Clone, Default)]
 struct KillSwitch {
     cancel: CancellationToken,
-    reason: Arc<Mutex<Option<String>>>,
+    /// Why, and whether the server stopped it (ERROR `ServerStopped`) rather
+    /// than someone killing it (KILLED).
+    reason: Arc<Mutex<Option<(String, bool)>>>,
 }
 
 impl KillSwitch {
     fn pull(&self, reason: &str) {
+        self.pull_as(reason, false);
+    }
+
+    /// Stopped because this server may have been taken for dead.
+    fn pull_stopped(&self, reason: &str) {
+        self.pull_as(reason, true);
+    }
+
+    fn pull_as(&self, reason: &str, server_stopped: bool) {
         self.reason
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(|| reason.to_string());
+            .get_or_insert_with(|| (reason.to_string(), server_stopped));
         self.cancel.cancel();
     }
 
-    fn reason(&self) -> Option<String> {
+    fn reason(&self) -> Option<(String, bool)> {
         self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
@@ -176,6 +189,13 @@ struct Inner {
     wake: Notify,
     /// Stops the lease, the listener and the claims, once every job ended.
     background: CancellationToken,
+    /// When the lease was last renewed (the moment the renewal was sent): it
+    /// holds until at least a lease after that.
+    renewed: Mutex<tokio::time::Instant>,
+    /// Set while this server has not renewed its lease for nearly a lease:
+    /// its jobs are stopped and it claims nothing, because the others may
+    /// take it for dead.
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 impl Scheduler {
@@ -212,6 +232,8 @@ impl Scheduler {
                 shutting_down: CancellationToken::new(),
                 wake: Notify::new(),
                 background: CancellationToken::new(),
+                renewed: Mutex::new(tokio::time::Instant::now()),
+                fenced: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         scheduler.join().await?;
@@ -329,6 +351,7 @@ impl Scheduler {
                 });
             }
             SubmitOutcome::NoApp => return Err(SchedulerError::AppNotFound(version.app_name.clone())),
+            SubmitOutcome::NoLease => return Err(SchedulerError::LeaseLost),
             SubmitOutcome::NoContext => {
                 self.forget_context(&context);
                 return Err(SchedulerError::ContextNotFound(context));

@@ -168,7 +168,11 @@ impl Scheduler {
                 ..plain_end(JobStatus::Finished, "", String::new())
             },
             RunOutcome::Failed(failure) => plain_end(JobStatus::Error, &failure.class, failure.message),
-            RunOutcome::Killed => plain_end(JobStatus::Killed, "Killed", kill.reason().unwrap_or_default()),
+            RunOutcome::Killed => match kill.reason() {
+                Some((reason, true)) => plain_end(JobStatus::Error, "ServerStopped", reason),
+                Some((reason, false)) => plain_end(JobStatus::Killed, "Killed", reason),
+                None => plain_end(JobStatus::Killed, "Killed", String::new()),
+            },
         };
         if end.status == JobStatus::Finished {
             end.error_class = None;
@@ -177,13 +181,8 @@ impl Scheduler {
         end.progress = last.progress;
         end.first_seq = first_seq;
         end.logs = logs;
-        let next = self.finish(id, end).await;
-        if spec.info.adhoc
-            && let Err(error) = inner.store.delete_objects_of(&spec.objects_scope()).await
-        {
-            tracing::warn!(job = %id, %error, "could not drop the named objects of an ad-hoc context");
-        }
-        next
+        // An ad-hoc context's named objects go with its end, in one transaction.
+        self.finish(id, end).await
     }
 
     /// Records a job's end and lets go of it; returns the job its slot went to.

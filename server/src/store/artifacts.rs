@@ -158,10 +158,15 @@ impl Store {
     }
 
     /// Deletes an app with all its versions, unless a queued or running job
-    /// uses it. Job submission locks the app row too (see `insert_job`), so a
-    /// job cannot slip in between the check and the delete.
+    /// uses it. A submission holds the app's advisory lock shared (see
+    /// `jobserver_submit`), so a job cannot slip in between the check and the
+    /// delete.
     pub async fn delete_app(&self, app_name: &str) -> StoreResult<DeleteAppOutcome> {
         let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(1, hashtext($1))")
+            .bind(app_name)
+            .execute(&mut *tx)
+            .await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT name FROM apps WHERE name = $1 FOR UPDATE")
             .bind(app_name)
             .fetch_optional(&mut *tx)

@@ -79,8 +79,13 @@ impl Store {
     /// the servers running them (who are told). `None` when there was none.
     pub async fn delete_context(&self, name: &str, reason: &str) -> StoreResult<Option<DeletedContext>> {
         let mut tx = self.begin().await?;
-        // The row lock waits for submissions in flight (they key-share lock
-        // it), and the statements after it see the jobs they recorded.
+        // Waits for submissions in flight (they hold the context's advisory
+        // lock shared), so that the statements after it see the jobs they
+        // recorded; those that come after wait for this and find no context.
+        sqlx::query("SELECT pg_advisory_xact_lock(2, hashtext($1))")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM contexts WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)

@@ -61,6 +61,9 @@ pub enum SubmitOutcome {
     NoApp,
     /// Not recorded: the context was deleted (or replaced) meanwhile.
     NoContext,
+    /// Not recorded: the other servers took this one for dead; it records
+    /// nothing until it joins again.
+    NoLease,
 }
 
 /// A log line a job wrote.
@@ -152,6 +155,7 @@ impl Store {
                 queued: row.try_get::<i32, _>("queued")?.max(0) as u32,
             },
             "no-app" => SubmitOutcome::NoApp,
+            "no-lease" => SubmitOutcome::NoLease,
             _ => SubmitOutcome::NoContext,
         })
     }
@@ -244,6 +248,16 @@ impl Store {
         rows.iter()
             .map(|row| Ok((row.try_get("id")?, row.try_get("kill_reason")?)))
             .collect()
+    }
+
+    /// The jobs the store says `server` runs.
+    pub async fn running_on(&self, server: Uuid) -> StoreResult<Vec<Uuid>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM jobs WHERE server_id = $1 AND status = 'RUNNING'")
+                .bind(server)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The status of a job, cheaply: what waiting for its end polls.

@@ -130,13 +130,4 @@ impl Store {
                 .await?,
         )
     }
-
-    /// Drops every object of a context (an ad-hoc context whose job ended).
-    pub async fn delete_objects_of(&self, context: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM named_objects WHERE context = $1")
-            .bind(context)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }

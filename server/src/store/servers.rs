@@ -84,9 +84,32 @@ impl Store {
     }
 
     /// A clean stop: the lease and the server's ad-hoc slots go. Its jobs
-    /// have ended by then; its waiting ones stay for any server.
-    pub async fn deregister_server(&self, id: Uuid) -> StoreResult<()> {
+    /// have ended by then; any the store still has RUNNING on it (an end it
+    /// could not record, a claim whose answer was lost) end ERROR here, since
+    /// no lease will be left to end them. Its waiting ones stay for any server.
+    pub async fn deregister_server(&self, id: Uuid, name: &str) -> StoreResult<Vec<Uuid>> {
         let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(4, hashtext($1::text))")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let left: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'ERROR', ended_at = now(), error_class = 'ServerStopped', ended_by = $1,
+                    error_message = format('server %s stopped before it could record the end of the job', $2::text)
+             WHERE server_id = $1 AND status = 'RUNNING' RETURNING id",
+        )
+        .bind(id)
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE slots SET job_id = NULL WHERE job_id = ANY($1)")
+            .bind(&left)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_notify('jobserver_ended', job::text) FROM UNNEST($1::uuid[]) AS job")
+            .bind(&left)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM slots WHERE pool = $1")
             .bind(adhoc_pool(id))
             .execute(&mut *tx)
@@ -97,7 +120,7 @@ impl Store {
             .await?;
         notify_queued(&mut tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(left)
     }
 
     /// Ends what servers whose leases expired more than `grace` ago left

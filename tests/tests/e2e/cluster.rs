@@ -4,7 +4,7 @@
 //! leaves nothing running and touches no other server's jobs.
 
 use super::*;
-use jobserver_tests::ServerOptions;
+use jobserver_tests::{DatabaseLink, ServerOptions};
 use serde_json::json;
 
 /// A server named `name` on `database`, with a short lease so that a dead
@@ -13,7 +13,7 @@ async fn member(database: &str, name: &str) -> TestServer {
     TestServer::start_with(
         ServerOptions::with_database(database)
             .env("JOBSERVER_SERVER_NAME", name)
-            .env("JOBSERVER_SERVER_LEASE", "2s"),
+            .env("JOBSERVER_SERVER_LEASE", "5s"),
     )
     .await
 }
@@ -212,4 +212,77 @@ async fn a_server_that_stops_kills_only_its_own_jobs() {
     assert_eq!(report["server"], "b");
     assert_eq!(field_of_each(&on_b.get("/servers").await.body, "name"), ["b"]);
     assert_eq!(on_b.delete(&format!("/jobs/{on_b_job}")).await.body["status"], "KILLED");
+}
+
+#[tokio::test]
+async fn a_server_cut_off_from_the_database_stops_its_jobs_before_the_others_run_theirs() {
+    let database = fresh_database().await;
+    let link = DatabaseLink::to(&database).await;
+    let a = member(link.url(), "a").await;
+    upload_examples(&a.api()).await;
+    let b = member(&database, "b").await;
+    let (on_a, on_b) = (a.api(), b.api());
+    assert_eq!(on_a.post("/contexts/one?num-cpu-cores=1", "").await.status, 200);
+    let cut_off = start_job(&on_a, "appName=testjobs&classPath=spin&context=one", "").await;
+    on_a.wait_for_job(&cut_off, WAIT, |report| report["status"] == "RUNNING")
+        .await;
+
+    link.cut();
+    // b takes a for dead once its lease expired; a stopped the job before.
+    assert_ended_by_a_stopped_server(&on_b, &cut_off, "a").await;
+    assert!(
+        a.log()
+            .contains("stopping its running jobs, as the other servers may take it for dead"),
+        "{}",
+        a.log()
+    );
+    let on_b_now = start_job(&on_b, "appName=testjobs&classPath=spin&context=one", "").await;
+    on_b.wait_for_job(&on_b_now, WAIT, |report| report["status"] == "RUNNING")
+        .await;
+
+    // Back in touch, a joins again and works as before.
+    link.restore().await;
+    let started = std::time::Instant::now();
+    while field_of_each(&on_b.get("/servers").await.body, "name").len() != 2 {
+        assert!(started.elapsed() < WAIT, "a never joined again:\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(on_a.delete(&format!("/jobs/{on_b_now}")).await.body["status"], "KILLED");
+    let reply = on_a
+        .submit("appName=testjobs&classPath=noop&context=one&sync=true", "")
+        .await;
+    assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+    assert_eq!(reply.body["server"], "a");
+}
+
+#[tokio::test]
+async fn after_an_outage_longer_than_a_lease_no_server_takes_another_for_dead() {
+    let database = fresh_database().await;
+    let link = DatabaseLink::to(&database).await;
+    let server = |name: &'static str| {
+        TestServer::start_with(
+            ServerOptions::with_database(link.url())
+                .env("JOBSERVER_SERVER_NAME", name)
+                .env("JOBSERVER_SERVER_LEASE", "2s"),
+        )
+    };
+    let (a, b) = (server("a").await, server("b").await);
+    // Both connected for a whole lease, so both would reap.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    link.cut();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    link.restore().await;
+    let started = std::time::Instant::now();
+    while a.api().get("/healthz").await.status != 200 || b.api().get("/healthz").await.status != 200 {
+        assert!(started.elapsed() < WAIT, "the servers did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A whole lease after both are back, neither has reaped the other.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for server in [&a, &b] {
+        let log = server.log();
+        assert!(!log.contains("servers stopped renewing their leases"), "{log}");
+        assert!(!log.contains("other servers ended its running jobs"), "{log}");
+    }
+    assert_eq!(field_of_each(&a.api().get("/servers").await.body, "name"), ["a", "b"]);
 }

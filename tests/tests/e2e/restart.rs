@@ -63,7 +63,7 @@ async fn a_crash_leaves_nothing_running_and_waiting_jobs_run_after_restart() {
     // database, and ends the crashed one's jobs when its lease expires.
     let options = ServerOptions::with_database(&fresh_database().await)
         .env("JOBSERVER_SERVER_NAME", "crashing")
-        .env("JOBSERVER_SERVER_LEASE", "2s");
+        .env("JOBSERVER_SERVER_LEASE", "5s");
     let mut server = TestServer::start_with(options).await;
     upload_examples(&server.api()).await;
     let api = server.api();
