@@ -443,7 +443,8 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    let document = hocon::parse_with_environment(&text).map_err(|source| ConfigError::Parse {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let document = hocon::parse_config_file(&text, dir).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
         source,
     })?;
