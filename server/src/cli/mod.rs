@@ -1,26 +1,23 @@
 //! The `jobserver` command: `serve` runs the server; `openapi` prints the API
-//! document. Start-up and shutdown order live here.
+//! document; `local-db` lists and removes local mode's clusters. Start-up and
+//! shutdown order live here.
+
+mod local_db;
 
 use crate::api::{self, AppState};
 use crate::config::{LogFormat, Settings, SettingsArgs};
 use crate::runtime::Runtime;
 use crate::scheduler::{Scheduler, ServerIdentity};
 use crate::store::Store;
-use crate::store::local_postgres::{LocalPostgres, LocalPostgresError};
+use crate::store::local_postgres::LocalPostgres;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sha2::Digest;
 use std::io::IsTerminal;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Where local mode keeps a cluster that the `postgres` user could not reach
-/// in the data directory.
-const FALLBACK_CLUSTER_ROOT: &str = "/var/lib/jobserver/clusters";
 
 /// How often ended jobs past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -54,6 +51,10 @@ enum Command {
     Serve(Box<SettingsArgs>),
     /// Print the OpenAPI document of the API (what /openapi.json serves).
     Openapi,
+    /// Local mode's clusters kept apart from their data directories (run as
+    /// root, when the postgres user cannot enter the data directory).
+    #[command(subcommand)]
+    LocalDb(local_db::LocalDbCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +64,7 @@ pub fn main() -> ExitCode {
             println!("{}", openapi_json());
             ExitCode::SUCCESS
         }
+        Command::LocalDb(command) => local_db::main(command, Path::new(local_db::ROOT)),
         Command::Serve(args) => {
             let settings = match args.resolve() {
                 Ok(settings) => settings,
@@ -128,7 +130,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
         Some(_) => None,
         None => {
             let data_dir = settings.data_dir.clone();
-            let postgres = tokio::task::spawn_blocking(move || start_local_postgres(&data_dir))
+            let postgres = tokio::task::spawn_blocking(move || local_db::start(&data_dir, Path::new(local_db::ROOT)))
                 .await?
                 .context("local mode (no DATABASE_URL given)")?;
             Some(Arc::new(std::sync::Mutex::new(postgres)))
@@ -251,39 +253,6 @@ async fn supervise_local_postgres(postgres: Arc<std::sync::Mutex<LocalPostgres>>
             }
             tokio::time::sleep(SUPERVISE_INTERVAL).await;
         }
-    }
-}
-
-/// Local mode's PostgreSQL lives in `<data-dir>/postgres`. Run as root,
-/// PostgreSQL runs as the `postgres` user, which cannot enter a data directory
-/// under, say, /root (mode 700); rather than fail the one command that runs
-/// the server, the cluster then goes under /var/lib/jobserver, in a directory
-/// named after the data directory so that each keeps its own.
-fn start_local_postgres(data_dir: &Path) -> Result<LocalPostgres, LocalPostgresError> {
-    let dir = data_dir.join("postgres");
-    tracing::info!(dir = %dir.display(), "local mode: starting a private PostgreSQL");
-    match LocalPostgres::start(&dir) {
-        Err(LocalPostgresError::NotTraversable { blocking, .. }) => {
-            let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
-            let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
-            let fallback = Path::new(FALLBACK_CLUSTER_ROOT)
-                .join(&hex::encode(digest)[..16])
-                .join("postgres");
-            tracing::warn!(
-                unreachable = %blocking.display(),
-                dir = %fallback.display(),
-                "the postgres user cannot reach the data directory; keeping the cluster elsewhere"
-            );
-            for parent in fallback.ancestors().skip(1).take(3) {
-                std::fs::create_dir_all(parent).map_err(|source| LocalPostgresError::Io {
-                    context: format!("creating {}", parent.display()),
-                    source,
-                })?;
-                let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755));
-            }
-            LocalPostgres::start(&fallback)
-        }
-        other => other,
     }
 }
 
