@@ -157,3 +157,24 @@ fn the_committed_openapi_document_is_the_generated_one() {
         );
     }
 }
+
+#[test]
+fn every_operation_documents_the_answers_any_endpoint_may_give() {
+    let document: Value = serde_json::from_str(&jobserver_server::cli::openapi_json()).unwrap();
+    let mut operations = 0;
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let responses = &operation["responses"];
+            // /healthz answers 503 with its own body, and never a 500.
+            if path == "/healthz" {
+                continue;
+            }
+            operations += 1;
+            for status in ["500", "503"] {
+                let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+            }
+        }
+    }
+    assert!(operations >= 18, "{operations}");
+}

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 ///
 /// Spark Job Server's `GET /jars`: app name to the upload time of its newest version.
 #[utoipa::path(get, path = "/jars", tag = "binaries",
-    responses((status = 200, description = "App name to upload time", body = BTreeMap<String, String>)))]
+    responses(ApiError, (status = 200, description = "App name to upload time", body = BTreeMap<String, String>)))]
 pub async fn list_jars(State(state): State<AppState>) -> ApiResult<Json<BTreeMap<String, String>>> {
     let apps = state.store.list_apps().await?;
     Ok(Json(
@@ -31,7 +31,7 @@ pub async fn list_jars(State(state): State<AppState>) -> ApiResult<Json<BTreeMap
 
 /// List apps with their binary type and upload time
 #[utoipa::path(get, path = "/binaries", tag = "binaries",
-    responses((status = 200, description = "App name to its newest upload", body = BTreeMap<String, BinarySummary>)))]
+    responses(ApiError, (status = 200, description = "App name to its newest upload", body = BTreeMap<String, BinarySummary>)))]
 pub async fn list_binaries(State(state): State<AppState>) -> ApiResult<Json<BTreeMap<String, BinarySummary>>> {
     let apps = state.store.list_apps().await?;
     Ok(Json(
@@ -50,7 +50,7 @@ pub async fn list_binaries(State(state): State<AppState>) -> ApiResult<Json<BTre
 /// Show an app: its versions, newest first, with their entries
 #[utoipa::path(get, path = "/binaries/{appName}", tag = "binaries",
     params(("appName" = String, Path, description = "The app's name")),
-    responses(
+    responses(ApiError,
         (status = 200, body = BinaryDetail),
         (status = 404, description = "No such app", body = ErrorBody)))]
 pub async fn get_binary(State(state): State<AppState>, Path(app_name): Path<String>) -> ApiResult<Json<BinaryDetail>> {
@@ -75,7 +75,7 @@ pub async fn get_binary(State(state): State<AppState>, Path(app_name): Path<Stri
 #[utoipa::path(post, path = "/binaries/{appName}", tag = "binaries",
     params(("appName" = String, Path, description = "Name to upload under")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component"),
-    responses(
+    responses(ApiError,
         (status = 201, description = "Stored as a new version", body = UploadBody,
             headers(("Location" = String, description = "Where the app is shown"))),
         (status = 400, description = "Not a job component, and why", body = ErrorBody),
@@ -94,7 +94,7 @@ pub async fn upload_binary(
 #[utoipa::path(post, path = "/jars/{appName}", tag = "binaries",
     params(("appName" = String, Path, description = "Name to upload under")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component"),
-    responses(
+    responses(ApiError,
         (status = 200, description = "Stored as a new version", body = UploadBody,
             headers(("Location" = String, description = "Where the app is shown"))),
         (status = 400, description = "Not a job component, and why", body = ErrorBody),
@@ -177,7 +177,7 @@ async fn upload(state: AppState, app_name: String, request: Request, code: Statu
 /// Refused with 403, naming the jobs, while a job of the app is queued or running.
 #[utoipa::path(delete, path = "/binaries/{appName}", tag = "binaries",
     params(("appName" = String, Path, description = "The app's name")),
-    responses(
+    responses(ApiError,
         (status = 200, body = StatusBody),
         (status = 403, description = "Jobs use it; `jobIds` lists them", body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody)))]
@@ -188,7 +188,7 @@ pub async fn delete_binary(State(state): State<AppState>, Path(app_name): Path<S
 /// Delete an app and all its versions (Spark Job Server's older path)
 #[utoipa::path(delete, path = "/jars/{appName}", tag = "binaries",
     params(("appName" = String, Path, description = "The app's name")),
-    responses(
+    responses(ApiError,
         (status = 200, body = StatusBody),
         (status = 403, description = "Jobs use it; `jobIds` lists them", body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody)))]

@@ -15,8 +15,7 @@ use serde_json::Value;
 
 /// List the names of the contexts
 #[utoipa::path(get, path = "/contexts", tag = "contexts",
-    responses((status = 200, description = "Context names, sorted", body = Vec<String>),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+    responses(ApiError, (status = 200, description = "Context names, sorted", body = Vec<String>)))]
 pub async fn list_contexts(State(state): State<AppState>) -> ApiResult<Json<Vec<String>>> {
     Ok(Json(state.scheduler.context_names().await?))
 }
@@ -24,7 +23,7 @@ pub async fn list_contexts(State(state): State<AppState>) -> ApiResult<Json<Vec<
 /// Show a context: settings, start time, running and waiting jobs
 #[utoipa::path(get, path = "/contexts/{name}", tag = "contexts",
     params(("name" = String, Path, description = "The context's name")),
-    responses((status = 200, body = ContextBody), (status = 404, description = "No such context", body = ErrorBody)))]
+    responses(ApiError, (status = 200, body = ContextBody), (status = 404, description = "No such context", body = ErrorBody)))]
 pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ContextBody>> {
     Ok(Json(ContextBody::from(state.scheduler.context(&name).await?)))
 }
@@ -41,13 +40,13 @@ pub async fn get_context(State(state): State<AppState>, Path(name): Path<String>
     request_body(description = "Optional settings, HOCON or JSON, whatever the Content-Type says", content(
         (Option<String> = "text/plain", example = "num-cpu-cores = 2\nmemory-per-node = 512m"),
         (Option<Object> = "application/json", example = json!({"num-cpu-cores": 2, "memory-per-node": "512m"})))),
-    responses(
+    responses(ApiError,
         (status = 200, description = "Created", body = StatusBody,
             headers(("Location" = String, description = "Where the context is shown"))),
         (status = 400, description = "A bad name or setting, and which", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "The settings body is larger than the limit", body = ErrorBody),
-        (status = 503, description = "The server is shutting down", body = ErrorBody)))]
+        (status = 503, description = "The server is shutting down, or the database is unavailable", body = ErrorBody)))]
 pub async fn create_context(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -78,9 +77,9 @@ pub async fn create_context(
 /// Its waiting and running jobs end KILLED; its named objects are dropped.
 #[utoipa::path(delete, path = "/contexts/{name}", tag = "contexts",
     params(("name" = String, Path, description = "The context's name")),
-    responses((status = 200, body = StatusBody),
+    responses(ApiError, (status = 200, body = StatusBody),
         (status = 404, description = "No such context, or another request is deleting it", body = ErrorBody),
-        (status = 503, description = "The server is shutting down", body = ErrorBody)))]
+        (status = 503, description = "The server is shutting down, or the database is unavailable", body = ErrorBody)))]
 pub async fn delete_context(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<StatusBody>> {
     state.scheduler.delete_context(&name).await?;
     tracing::info!(context = %name, "context deleted");

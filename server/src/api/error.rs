@@ -92,6 +92,39 @@ fn validation_message(problems: &[ProblemBody]) -> String {
     format!("the job's config is invalid: {}", listed.join("; "))
 }
 
+/// The answers any endpoint may give whatever it does, documented once here
+/// and listed by every handler (`responses(..., ApiError)`); each handler
+/// documents the 4xx answers of its own.
+impl utoipa::IntoResponses for ApiError {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error_body = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build()
+        };
+        [
+            (
+                "503",
+                "The database is unavailable (answered within two seconds), or the server is shutting down: try again",
+            ),
+            (
+                "500",
+                "The server failed; the body says only that, and the server log has the details",
+            ),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", error_body())
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {

@@ -28,13 +28,13 @@ const MAX_LIST_LIMIT: i64 = 1000;
     request_body(description = "Job config, HOCON or JSON, whatever the Content-Type says", content(
         (Option<String> = "text/plain", example = "input.string = a b c a b see"),
         (Option<Object> = "application/json", example = json!({"input": {"string": "a b c a b see"}})))),
-    responses(
+    responses(ApiError,
         (status = 200, description = "sync=true: the job ended (FINISHED, ERROR or KILLED)", body = JobReport),
         (status = 202, description = "Accepted: async, or sync and still running at the timeout", body = JobReport),
         (status = 400, description = "A bad parameter or config, or VALIDATION FAILED with the problems", body = ErrorBody),
         (status = 404, description = "No such app, version, entry or context", body = ErrorBody),
         (status = 413, description = "The config is larger than the limit", body = ErrorBody),
-        (status = 503, description = "NO SLOTS AVAILABLE: the context's queue is full", body = ErrorBody)))]
+        (status = 503, description = "NO SLOTS AVAILABLE: the context's queue is full; or the database is unavailable, or the server is shutting down", body = ErrorBody)))]
 pub async fn submit_job(
     State(state): State<AppState>,
     Params(params): Params<SubmitParams>,
@@ -102,7 +102,7 @@ pub async fn submit_job(
 /// List jobs, newest first
 #[utoipa::path(get, path = "/jobs", tag = "jobs",
     params(ListJobsParams),
-    responses(
+    responses(ApiError,
         (status = 200, description = "Job reports, without results", body = Vec<JobReport>),
         (status = 400, description = "A bad limit or status", body = ErrorBody)))]
 pub async fn list_jobs(
@@ -132,7 +132,7 @@ pub async fn list_jobs(
 /// Show a job: status, duration, progress, and its result once it ended
 #[utoipa::path(get, path = "/jobs/{jobId}", tag = "jobs",
     params(("jobId" = Uuid, Path, description = "The job's id")),
-    responses(
+    responses(ApiError,
         (status = 200, body = JobReport),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody)))]
@@ -148,7 +148,7 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> A
 /// stop, when it shows the job still RUNNING.
 #[utoipa::path(delete, path = "/jobs/{jobId}", tag = "jobs",
     params(("jobId" = Uuid, Path, description = "The job's id")),
-    responses(
+    responses(ApiError,
         (status = 200, description = "The job's report, KILLED", body = JobReport),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
@@ -163,7 +163,7 @@ pub async fn kill_job(State(state): State<AppState>, Path(id): Path<String>) -> 
 /// Show the config a job was given, as JSON
 #[utoipa::path(get, path = "/jobs/{jobId}/config", tag = "jobs",
     params(("jobId" = Uuid, Path, description = "The job's id")),
-    responses(
+    responses(ApiError,
         (status = 200, description = "The config", body = Object),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody)))]
@@ -178,7 +178,7 @@ pub async fn job_config(State(state): State<AppState>, Path(id): Path<String>) -
 /// runs, lines appear within a second.
 #[utoipa::path(get, path = "/jobs/{jobId}/logs", tag = "jobs",
     params(("jobId" = Uuid, Path, description = "The job's id")),
-    responses(
+    responses(ApiError,
         (status = 200, body = JobLogsBody),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody)))]

@@ -1,8 +1,8 @@
 //! The servers sharing the database, which act as one job server.
 
 use super::AppState;
-use super::error::ApiResult;
-use super::wire::{ErrorBody, ServerBody};
+use super::error::{ApiError, ApiResult};
+use super::wire::ServerBody;
 use axum::Json;
 use axum::extract::State;
 
@@ -11,9 +11,8 @@ use axum::extract::State;
 /// Every server whose lease holds: its name (`JOBSERVER_SERVER_NAME`), address, start
 /// time, last heartbeat and the jobs it runs now. Any server gives the same list.
 #[utoipa::path(get, path = "/servers", tag = "servers",
-    responses(
-        (status = 200, description = "The live servers, oldest first", body = Vec<ServerBody>),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+    responses(ApiError,
+        (status = 200, description = "The live servers, oldest first", body = Vec<ServerBody>)))]
 pub async fn list_servers(State(state): State<AppState>) -> ApiResult<Json<Vec<ServerBody>>> {
     let servers = state.scheduler.servers().await?;
     let me = state.scheduler.server_name();
