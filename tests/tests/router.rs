@@ -178,3 +178,29 @@ fn every_operation_documents_the_answers_any_endpoint_may_give() {
     }
     assert!(operations >= 18, "{operations}");
 }
+
+/// The store is the only layer that knows sqlx: its rows are plain types, so
+/// that the scheduler and the API never depend on how the database is reached.
+#[test]
+fn only_the_store_uses_sqlx() {
+    fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    assert!(files.len() > 20);
+    let outside: Vec<_> = files
+        .iter()
+        .filter(|path| !path.starts_with(src.join("store")))
+        .filter(|path| std::fs::read_to_string(path).unwrap().contains("sqlx::"))
+        .collect();
+    assert!(outside.is_empty(), "sqlx outside server/src/store: {outside:?}");
+}

@@ -53,7 +53,7 @@ async fn with_app_and_context(store: &Store, context: &str, cores: i32, max_queu
             memory_per_node: 1 << 20,
             job_timeout_ms: 1000,
             max_queued_jobs: max_queued,
-            clusters: sqlx::types::Json(serde_json::json!({})),
+            clusters: serde_json::json!({}),
             created_at: Utc::now(),
         })
         .await

@@ -117,7 +117,7 @@ impl Scheduler {
             memory_per_node: settings.memory_per_node.0 as i64,
             job_timeout_ms: settings.job_timeout.as_millis() as i64,
             max_queued_jobs: settings.max_queued_jobs as i32,
-            clusters: sqlx::types::Json(serde_json::to_value(&settings.clusters).unwrap_or_default()),
+            clusters: serde_json::to_value(&settings.clusters).unwrap_or_default(),
             created_at: Utc::now(),
         };
         let row = self
@@ -179,7 +179,7 @@ impl Scheduler {
 }
 
 fn settings_of(row: &ContextRow) -> ContextSettings {
-    let clusters = serde_json::from_value::<ClusterOverrides>(row.clusters.0.clone()).unwrap_or_else(|error| {
+    let clusters = serde_json::from_value::<ClusterOverrides>(row.clusters.clone()).unwrap_or_else(|error| {
         tracing::error!(context = %row.name, %error, "the stored cluster settings of a context cannot be read");
         ClusterOverrides::default()
     });

@@ -11,7 +11,7 @@ pub(super) fn adhoc_context_name(id: Uuid, class_path: &str) -> String {
 
 /// The entry to run: the one named, or the only one there is.
 pub(super) fn choose_entry(version: &AppVersionRow, requested: Option<&str>) -> SchedulerResult<String> {
-    let (app, entries) = (&version.app_name, &version.entries.0);
+    let (app, entries) = (&version.app_name, &version.entries);
     let available = || entries.iter().map(|entry| entry.name.clone()).collect::<Vec<_>>();
     match requested {
         Some(name) if entries.iter().any(|entry| entry.name == name) => Ok(name.to_string()),
@@ -44,15 +44,13 @@ mod tests {
             blob_hash: String::new(),
             binary_type: "wasm".to_string(),
             size: 0,
-            entries: sqlx::types::Json(
-                names
-                    .iter()
-                    .map(|name| EntryRow {
-                        name: name.to_string(),
-                        description: String::new(),
-                    })
-                    .collect(),
-            ),
+            entries: names
+                .iter()
+                .map(|name| EntryRow {
+                    name: name.to_string(),
+                    description: String::new(),
+                })
+                .collect(),
             uploaded_at: Utc::now(),
         }
     }

@@ -102,7 +102,7 @@ impl Scheduler {
                 adhoc: job.adhoc,
                 submitted_at: job.submitted_at,
             },
-            config: pending.config.0.to_string(),
+            config: pending.config.to_string(),
             limits: RunLimits {
                 timeout: Duration::from_millis(job.timeout_ms.max(1) as u64),
                 memory_bytes: job.memory_limit.max(0) as u64,

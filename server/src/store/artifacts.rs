@@ -15,7 +15,8 @@ pub struct AppVersionRow {
     pub blob_hash: String,
     pub binary_type: String,
     pub size: i64,
-    pub entries: Json<Vec<EntryRow>>,
+    #[sqlx(json)]
+    pub entries: Vec<EntryRow>,
     pub uploaded_at: DateTime<Utc>,
 }
 

@@ -14,7 +14,8 @@ pub struct ContextRow {
     pub job_timeout_ms: i64,
     pub max_queued_jobs: i32,
     /// The context's own cluster settings, as the scheduler writes them.
-    pub clusters: Json<Value>,
+    #[sqlx(json)]
+    pub clusters: Value,
     pub created_at: DateTime<Utc>,
 }
 
@@ -33,7 +34,7 @@ impl Store {
         .bind(row.memory_per_node)
         .bind(row.job_timeout_ms)
         .bind(row.max_queued_jobs)
-        .bind(&row.clusters)
+        .bind(Json(&row.clusters))
         .bind(row.created_at)
         .fetch_one(&mut *tx)
         .await;

@@ -34,7 +34,8 @@ pub struct JobRow {
     pub submitted_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
-    pub result: Option<Json<Value>>,
+    #[sqlx(json(nullable))]
+    pub result: Option<Value>,
     pub error_class: Option<String>,
     pub error_message: Option<String>,
     pub progress: Option<f32>,
@@ -50,7 +51,8 @@ pub struct JobRow {
 pub struct PendingJobRow {
     #[sqlx(flatten)]
     pub job: JobRow,
-    pub config: Json<Value>,
+    #[sqlx(json)]
+    pub config: Value,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -118,7 +118,7 @@ impl From<AppVersionRow> for BinaryVersion {
             upload_time: timestamp(row.uploaded_at),
             hash: row.blob_hash,
             size: row.size,
-            entries: row.entries.0.into_iter().map(EntryBody::from).collect(),
+            entries: row.entries.into_iter().map(EntryBody::from).collect(),
         }
     }
 }
@@ -361,7 +361,7 @@ impl From<JobRow> for JobReport {
             None => "Job not done yet".into(),
         };
         let result = match row.status {
-            JobStatus::Finished => row.result.map(|json| json.0),
+            JobStatus::Finished => row.result,
             JobStatus::Error | JobStatus::Killed => Some(json!({
                 "message": row.error_message.unwrap_or_default(),
                 "errorClass": row.error_class.unwrap_or_default(),
