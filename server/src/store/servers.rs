@@ -89,6 +89,13 @@ impl Store {
     /// no lease will be left to end them. Its waiting ones stay for any server.
     pub async fn deregister_server(&self, id: Uuid, name: &str) -> StoreResult<Vec<Uuid>> {
         let mut tx = self.begin().await?;
+        // The row first, then the advisory lock, in the order the reaper
+        // takes them (it skips a row locked here), so that the two never wait
+        // for each other.
+        sqlx::query("SELECT 1 FROM servers WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock(4, hashtext($1::text))")
             .bind(id)
             .execute(&mut *tx)
