@@ -196,13 +196,7 @@ async fn two_claimers_and_one_slot_give_the_oldest_waiting_job_to_one_of_them() 
     claimed.extend(from_b.unwrap());
     assert_eq!(claimed, [waiting[0]], "one claim, of the oldest");
     // An end that hands its slot over gives it to the next in order.
-    let holder = if a
-        .jobs_of_server(a_id.id)
-        .await
-        .unwrap()
-        .iter()
-        .any(|job| job.id == waiting[0])
-    {
+    let holder = if a.running_on(a_id.id).await.unwrap().contains(&waiting[0]) {
         (&a, &a_id)
     } else {
         (&b, &b_id)

@@ -3,7 +3,6 @@
 //! server. Each is one call of a function of `migrations/0004`, so one round
 //! trip and one commit; the locking that makes them sound is described there.
 
-use super::jobs::JobRow;
 use super::status::JobStatus;
 use super::text::storable;
 use super::{Store, StoreResult};
@@ -291,19 +290,5 @@ impl Store {
             }
         }
         Ok((running, queued))
-    }
-}
-
-/// Jobs as `JobRow`s, for tests that look at what the engine did.
-impl Store {
-    pub async fn jobs_of_server(&self, server: Uuid) -> StoreResult<Vec<JobRow>> {
-        Ok(sqlx::query_as::<_, JobRow>(concat!(
-            "SELECT ",
-            super::jobs::job_columns!(),
-            " FROM jobs WHERE server_id = $1 ORDER BY seq"
-        ))
-        .bind(server)
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

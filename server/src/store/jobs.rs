@@ -18,7 +18,6 @@ macro_rules! job_columns {
          timeout_ms, memory_limit, server_name"
     };
 }
-pub(super) use job_columns;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRow {
