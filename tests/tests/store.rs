@@ -66,6 +66,7 @@ fn new_job<'a>(id: Uuid, context: &'a ContextRow, max_queued: u32) -> NewJob<'a>
         id,
         app_name: "app",
         app_version: 1,
+        latest: true,
         blob_hash: "hash",
         class_path: "main",
         context: &context.name,
@@ -378,4 +379,61 @@ async fn an_adhoc_jobs_named_objects_go_with_its_end() {
         .await
         .unwrap();
     assert_eq!(left, ["unused"], "only the ad-hoc job's objects went");
+}
+
+#[tokio::test]
+async fn a_submission_of_a_version_that_is_no_longer_the_one_to_run_is_not_recorded() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let context = with_app_and_context(&a, "ctx", 4, 10).await;
+    // Version 1 is the newest, so far.
+    let first = Uuid::new_v4();
+    assert_eq!(
+        a.submit_job(&new_job(first, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+    a.insert_app_version(NewAppVersion {
+        app_name: "app",
+        blob_hash: "hash2",
+        content: b"version 2",
+        binary_type: "wasm",
+        entries: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let stale = Uuid::new_v4();
+    assert_eq!(
+        a.submit_job(&new_job(stale, &context, 10), &a_id).await.unwrap(),
+        SubmitOutcome::StaleVersion,
+        "version 1 is not the newest any more"
+    );
+    let pinned = Uuid::new_v4();
+    let version_1 = NewJob {
+        latest: false,
+        ..new_job(pinned, &context, 10)
+    };
+    assert_eq!(
+        a.submit_job(&version_1, &a_id).await.unwrap(),
+        SubmitOutcome::Running,
+        "asked for by number"
+    );
+    let missing = NewJob {
+        app_version: 9,
+        latest: false,
+        ..new_job(Uuid::new_v4(), &context, 10)
+    };
+    assert_eq!(
+        a.submit_job(&missing, &a_id).await.unwrap(),
+        SubmitOutcome::StaleVersion
+    );
+    let gone = NewJob {
+        app_name: "nosuchapp",
+        ..new_job(Uuid::new_v4(), &context, 10)
+    };
+    assert_eq!(a.submit_job(&gone, &a_id).await.unwrap(), SubmitOutcome::NoApp);
+    assert!(
+        a.get_job(stale).await.unwrap().is_none(),
+        "nothing recorded for a stale submission"
+    );
+    assert_eq!(running_in(&a, "ctx").await, 2);
 }

@@ -160,6 +160,8 @@ async fn upload(state: AppState, app_name: String, request: Request, code: Statu
                 .collect(),
         })
         .await?;
+    // The newest version here is this one now; other servers find out at their next submission.
+    state.scheduler.forget_app(&app_name);
     tracing::info!(app = %row.app_name, version = row.version, hash = %row.blob_hash, "app uploaded");
     let location = format!("/binaries/{app_name}");
     Ok((
@@ -199,6 +201,7 @@ pub async fn delete_jar(State(state): State<AppState>, Path(app_name): Path<Stri
 async fn delete(state: AppState, app_name: String) -> ApiResult<Json<StatusBody>> {
     match state.store.delete_app(&app_name).await? {
         DeleteAppOutcome::Deleted { orphaned_hashes } => {
+            state.scheduler.forget_app(&app_name);
             for hash in &orphaned_hashes {
                 state.scheduler.forget_component(hash);
             }

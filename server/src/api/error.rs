@@ -174,7 +174,9 @@ impl From<SchedulerError> for ApiError {
                 message: format!("validate failed: {}", failure.message),
             }]),
             SchedulerError::NoSlots { .. } => ApiError::NoSlots(message),
-            SchedulerError::ShuttingDown | SchedulerError::LeaseLost => ApiError::Unavailable(message),
+            SchedulerError::ShuttingDown | SchedulerError::LeaseLost | SchedulerError::AppChanged(_) => {
+                ApiError::Unavailable(message)
+            }
             SchedulerError::Store(error) => error.into(),
             SchedulerError::Runtime(_) => ApiError::Internal(message),
         }

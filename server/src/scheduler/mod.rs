@@ -11,6 +11,7 @@ mod entries;
 mod membership;
 mod objects;
 mod run;
+mod versions;
 mod waiters;
 
 pub use clusters::{CLUSTER_KEYS, Connections};
@@ -35,6 +36,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
+use versions::VersionCache;
 use waiters::Waiters;
 
 /// How long a kill or a context deletion waits for running jobs to stop.
@@ -77,6 +79,10 @@ pub enum SchedulerError {
     ShuttingDown,
     #[error("this server lost its lease to the database and is joining again; try again, or another server")]
     LeaseLost,
+    /// Uploaded or deleted while the submission was made, every time it was
+    /// tried.
+    #[error("app '{0}' changed while the job was submitted; try again")]
+    AppChanged(String),
     #[error("no job with id {0}")]
     JobNotFound(Uuid),
     #[error("job {id} has already ended: {status}")]
@@ -178,6 +184,8 @@ struct Inner {
     /// Persistent contexts as this server has opened them, by name; the
     /// store is the truth, this is where their connections live.
     contexts: Mutex<HashMap<String, Arc<LiveContext>>>,
+    /// The app versions submissions looked up.
+    versions: VersionCache,
     /// The server's Kafka and Cassandra, which ad-hoc jobs use.
     adhoc_connections: Connections,
     /// The jobs this server runs (or has claimed and is starting).
@@ -225,6 +233,7 @@ impl Scheduler {
                 identity,
                 settings,
                 contexts: Mutex::new(HashMap::new()),
+                versions: VersionCache::default(),
                 adhoc_connections,
                 running: Mutex::new(HashMap::new()),
                 waiters: Waiters::default(),
@@ -245,13 +254,20 @@ impl Scheduler {
     /// any server), and is refused when the queue is full. Nothing is
     /// recorded for a refused job.
     pub async fn submit(&self, submission: Submission) -> SchedulerResult<Submitted> {
-        match self.try_submit(&submission).await {
-            // The context this server knew was deleted and made again: once
-            // more with the one that exists now.
-            Err(SchedulerError::ContextNotFound(_)) if submission.context.is_some() => {
-                self.try_submit(&submission).await
+        let mut context_retried = false;
+        let mut app_retries = 0;
+        loop {
+            match self.try_submit(&submission).await {
+                // The context this server knew was deleted and made again: once
+                // more with the one that exists now.
+                Err(SchedulerError::ContextNotFound(_)) if submission.context.is_some() && !context_retried => {
+                    context_retried = true;
+                }
+                // The version cached here was not the one to run any more: again
+                // from the store, which a stream of uploads could outrun.
+                Err(SchedulerError::AppChanged(_)) if app_retries < 2 => app_retries += 1,
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -260,17 +276,25 @@ impl Scheduler {
         if inner.shutting_down.is_cancelled() {
             return Err(SchedulerError::ShuttingDown);
         }
-        let version = inner
-            .store
-            .find_app_version(&submission.app_name, submission.app_version)
-            .await?
-            .ok_or_else(|| match submission.app_version {
-                Some(version) => SchedulerError::VersionNotFound {
-                    app: submission.app_name.clone(),
-                    version,
-                },
-                None => SchedulerError::AppNotFound(submission.app_name.clone()),
-            })?;
+        let (app, asked) = (&submission.app_name, submission.app_version);
+        let version = match inner.versions.get(app, asked) {
+            Some(version) => version,
+            None => {
+                let version = inner
+                    .store
+                    .find_app_version(app, asked)
+                    .await?
+                    .ok_or_else(|| match asked {
+                        Some(version) => SchedulerError::VersionNotFound {
+                            app: app.clone(),
+                            version,
+                        },
+                        None => SchedulerError::AppNotFound(app.clone()),
+                    })?;
+                inner.versions.put(app, asked, &version);
+                version
+            }
+        };
         let class_path = choose_entry(&version, submission.class_path.as_deref())?;
         let id = Uuid::new_v4();
         let (context, live, limits, connections, max_queued) = match &submission.context {
@@ -311,6 +335,7 @@ impl Scheduler {
             id,
             app_name: &version.app_name,
             app_version: version.version,
+            latest: asked.is_none(),
             blob_hash: &version.blob_hash,
             class_path: &class_path,
             context: &context,
@@ -350,7 +375,10 @@ impl Scheduler {
                     queued,
                 });
             }
-            SubmitOutcome::NoApp => return Err(SchedulerError::AppNotFound(version.app_name.clone())),
+            SubmitOutcome::NoApp | SubmitOutcome::StaleVersion => {
+                inner.versions.forget_app(app);
+                return Err(SchedulerError::AppChanged(app.clone()));
+            }
             SubmitOutcome::NoLease => return Err(SchedulerError::LeaseLost),
             SubmitOutcome::NoContext => {
                 self.forget_context(&context);
@@ -460,6 +488,12 @@ impl Scheduler {
     /// Removes a deleted app's compiled component from the caches.
     pub fn forget_component(&self, hash: &str) {
         self.inner.runtime.forget(hash);
+    }
+
+    /// Forgets which versions of an app submissions ran: a version was
+    /// uploaded, or the app deleted.
+    pub fn forget_app(&self, app: &str) {
+        self.inner.versions.forget_app(app);
     }
 
     fn limits(&self, memory_bytes: u64, timeout: Duration) -> RunLimits {

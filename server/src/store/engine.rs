@@ -1,7 +1,8 @@
 //! How jobs change hands between servers: submission into a slot or a queue,
 //! claims, ends that hand a slot to the next waiting job, kills from any
 //! server. Each is one call of a function of `migrations/0004`, so one round
-//! trip and one commit; the locking that makes them sound is described there.
+//! trip and one commit; the locking that makes them sound is described there
+//! (submission's in `0006`).
 
 use super::status::JobStatus;
 use super::text::storable;
@@ -29,6 +30,9 @@ pub struct NewJob<'a> {
     pub id: Uuid,
     pub app_name: &'a str,
     pub app_version: i32,
+    /// Whether the newest version was asked for: then `app_version` must
+    /// still be the newest when the job is recorded.
+    pub latest: bool,
     pub blob_hash: &'a str,
     pub class_path: &'a str,
     pub context: &'a str,
@@ -58,6 +62,9 @@ pub enum SubmitOutcome {
     Full { running: u32, queued: u32 },
     /// Not recorded: the app was deleted meanwhile.
     NoApp,
+    /// Not recorded: the version is gone (its app was deleted and uploaded
+    /// again), or a newer one was uploaded when the newest was asked for.
+    StaleVersion,
     /// Not recorded: the context was deleted (or replaced) meanwhile.
     NoContext,
     /// Not recorded: the other servers took this one for dead; it records
@@ -124,7 +131,7 @@ impl Store {
         };
         let row = sqlx::query(
             "SELECT outcome, running, queued FROM jobserver_submit(
-                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(job.id)
         .bind(job.app_name)
@@ -143,6 +150,7 @@ impl Store {
         .bind(i32::try_from(job.max_queued).unwrap_or(i32::MAX))
         .bind(server.id)
         .bind(&server.name)
+        .bind(job.latest)
         .fetch_one(&self.pool)
         .await?;
         let outcome: String = row.try_get("outcome")?;
@@ -154,6 +162,7 @@ impl Store {
                 queued: row.try_get::<i32, _>("queued")?.max(0) as u32,
             },
             "no-app" => SubmitOutcome::NoApp,
+            "stale-version" => SubmitOutcome::StaleVersion,
             "no-lease" => SubmitOutcome::NoLease,
             _ => SubmitOutcome::NoContext,
         })

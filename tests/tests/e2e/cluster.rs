@@ -74,6 +74,33 @@ async fn what_one_server_is_given_every_server_sees_and_runs() {
     );
 }
 
+/// Each server remembers the versions it ran; an upload or a deletion on
+/// another server is still what the next job on this one runs, or finds gone.
+#[tokio::test]
+async fn a_version_uploaded_or_an_app_deleted_on_one_server_is_what_the_next_job_on_another_finds() {
+    let (a, b) = two_servers().await;
+    let (on_a, on_b) = (a.api(), b.api());
+    let version_run = |reply: &Reply| reply.body["result"]["version"].clone();
+    let whoami = "appName=testjobs&classPath=whoami&sync=true";
+    let reply = on_b.submit(whoami, "").await;
+    assert_eq!(version_run(&reply), 1, "{reply:?}");
+    assert_eq!(on_a.upload("testjobs", &components().test_jobs).await.status, 201);
+    let reply = on_b.submit(whoami, "").await;
+    assert_eq!(version_run(&reply), 2, "the newest, uploaded on a: {reply:?}");
+    let pinned = on_b.submit(&format!("{whoami}&appVersion=1"), "").await;
+    assert_eq!(version_run(&pinned), 1, "{pinned:?}");
+
+    assert_eq!(on_a.delete("/binaries/testjobs").await.status, 200);
+    let reply = on_b.submit(whoami, "").await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+    assert_eq!(reply.body["result"], "no app named 'testjobs'");
+    assert_eq!(on_a.upload("testjobs", &components().test_jobs).await.status, 201);
+    let pinned = on_b.submit(&format!("{whoami}&appVersion=1"), "").await;
+    assert_eq!(pinned.status, 404, "version 1 went with the app: {pinned:?}");
+    let reply = on_b.submit(whoami, "").await;
+    assert_eq!(version_run(&reply), 3, "numbers go on after a deletion: {reply:?}");
+}
+
 #[tokio::test]
 async fn a_contexts_cores_and_queue_hold_across_servers_and_kills_reach_any_server() {
     let (a, b) = two_servers().await;
