@@ -277,7 +277,20 @@ impl Scheduler {
             return Err(SchedulerError::ShuttingDown);
         }
         let (app, asked) = (&submission.app_name, submission.app_version);
-        let version = match inner.versions.get(app, asked) {
+        let cached = inner.versions.get(app, asked);
+        let from_cache = cached.is_some();
+        // A cached version may have been replaced or deleted on another server:
+        // what it refuses (an entry, its content, the config) is asked again
+        // of the store before the client is told.
+        let checked = |error: SchedulerError| {
+            if from_cache {
+                inner.versions.forget_app(app);
+                SchedulerError::AppChanged(app.clone())
+            } else {
+                error
+            }
+        };
+        let version = match cached {
             Some(version) => version,
             None => {
                 let version = inner
@@ -295,7 +308,7 @@ impl Scheduler {
                 version
             }
         };
-        let class_path = choose_entry(&version, submission.class_path.as_deref())?;
+        let class_path = choose_entry(&version, submission.class_path.as_deref()).map_err(checked)?;
         let id = Uuid::new_v4();
         let (context, live, limits, connections, max_queued) = match &submission.context {
             Some(name) => {
@@ -312,7 +325,7 @@ impl Scheduler {
                 (name, None, limits, inner.adhoc_connections.clone(), max_queued)
             }
         };
-        let compiled = self.load(&version.blob_hash).await?;
+        let compiled = self.load(&version.blob_hash).await.map_err(checked)?;
         let info = JobInfo {
             id,
             app: version.app_name.clone(),
@@ -326,9 +339,9 @@ impl Scheduler {
             .runtime
             .validate(compiled.clone(), info.clone(), &submission.config, limits)
             .await
-            .map_err(SchedulerError::ValidateCrashed)?;
+            .map_err(|failure| checked(SchedulerError::ValidateCrashed(failure)))?;
         if !problems.is_empty() {
-            return Err(SchedulerError::ValidationFailed(problems));
+            return Err(checked(SchedulerError::ValidationFailed(problems)));
         }
 
         let new_job = NewJob {

@@ -99,6 +99,13 @@ async fn a_version_uploaded_or_an_app_deleted_on_one_server_is_what_the_next_job
     assert_eq!(pinned.status, 404, "version 1 went with the app: {pinned:?}");
     let reply = on_b.submit(whoami, "").await;
     assert_eq!(version_run(&reply), 3, "numbers go on after a deletion: {reply:?}");
+    // A version with other entries: b, which knows version 3, finds the new entry.
+    assert_eq!(on_a.upload("testjobs", &components().word_count).await.status, 201);
+    let reply = on_b
+        .submit("appName=testjobs&classPath=wordcount&sync=true", "input.string = a b a")
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["result"], json!({"a": 2, "b": 1}));
 }
 
 #[tokio::test]
