@@ -437,3 +437,54 @@ async fn a_submission_of_a_version_that_is_no_longer_the_one_to_run_is_not_recor
     );
     assert_eq!(running_in(&a, "ctx").await, 2);
 }
+
+#[tokio::test]
+async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its_end_or_without() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let (b, b_id) = server(&database, "b").await;
+    let context = with_app_and_context(&a, "open", 1, 5).await;
+
+    // Ended in the same transaction: nobody saw it before, and then it is
+    // FINISHED, its slot free.
+    let quick = Uuid::new_v4();
+    let (outcome, open) = a.submit_job_open(&new_job(quick, &context, 5), &a_id).await.unwrap();
+    assert_eq!(outcome, SubmitOutcome::Running);
+    assert!(b.get_job(quick).await.unwrap().is_none(), "seen before its commit");
+    // The slot it holds is held for everyone else too.
+    let other = Uuid::new_v4();
+    assert_eq!(
+        b.submit_job(&new_job(other, &context, 5), &b_id).await.unwrap(),
+        SubmitOutcome::Queued
+    );
+    let end = open.unwrap().end_and_commit(quick, &a_id, &finished(), true).await.unwrap();
+    assert_eq!((end.ended, end.next), (true, Some(other)), "its slot goes to the job that waited");
+    assert_eq!(b.get_job(quick).await.unwrap().unwrap().status, JobStatus::Finished);
+
+    // Committed before its end: RUNNING for all, ended as any job.
+    assert!(a.end_job(other, &a_id, &finished(), false).await.unwrap().ended);
+    let slow = Uuid::new_v4();
+    let (_, open) = a.submit_job_open(&new_job(slow, &context, 5), &a_id).await.unwrap();
+    open.unwrap().commit().await.unwrap();
+    assert_eq!(b.get_job(slow).await.unwrap().unwrap().status, JobStatus::Running);
+    assert!(a.end_job(slow, &a_id, &finished(), false).await.unwrap().ended);
+
+    // Dropped (its server failed in between): nothing stays, the slot is free.
+    let lost = Uuid::new_v4();
+    let (_, open) = a.submit_job_open(&new_job(lost, &context, 5), &a_id).await.unwrap();
+    drop(open);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(b.get_job(lost).await.unwrap().is_none());
+    assert_eq!(running_in(&b, "open").await, 0);
+    let next = Uuid::new_v4();
+    assert_eq!(
+        b.submit_job(&new_job(next, &context, 5), &b_id).await.unwrap(),
+        SubmitOutcome::Running
+    );
+
+    // Any outcome but RUNNING is committed at once.
+    let queued = Uuid::new_v4();
+    let (outcome, open) = a.submit_job_open(&new_job(queued, &context, 5), &a_id).await.unwrap();
+    assert_eq!((outcome, open.is_none()), (SubmitOutcome::Queued, true));
+    assert_eq!(b.get_job(queued).await.unwrap().unwrap().status, JobStatus::Started);
+}

@@ -78,6 +78,7 @@ pub async fn submit_job(
             class_path: params.class_path.filter(|class_path| !class_path.is_empty()),
             context: params.context.filter(|context| !context.is_empty()),
             config,
+            sync,
         })
         .await?;
     tracing::info!(job = %submitted.id, context = %submitted.context, class_path = %submitted.class_path, "job accepted");
@@ -92,7 +93,9 @@ pub async fn submit_job(
         report.result = Some(json!({"jobId": submitted.id, "context": submitted.context}));
         return Ok((StatusCode::ACCEPTED, Json(report)));
     }
-    state.scheduler.wait(submitted.id, sync_timeout).await;
+    if !submitted.ended {
+        state.scheduler.wait(submitted.id, sync_timeout).await;
+    }
     let report = job_report(&state, submitted.id).await?;
     let ended = JobStatus::parse(&report.status).is_some_and(JobStatus::has_ended);
     let code = if ended { StatusCode::OK } else { StatusCode::ACCEPTED };

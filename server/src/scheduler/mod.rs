@@ -159,6 +159,9 @@ pub struct Submission {
     pub context: Option<String>,
     /// The job config as JSON text.
     pub config: String,
+    /// Whether the client waits for the end: a job that gets a slot at once is
+    /// then recorded with its end in one commit, when it ends soon enough.
+    pub sync: bool,
 }
 
 /// A job that was accepted.
@@ -167,6 +170,8 @@ pub struct Submitted {
     pub id: Uuid,
     pub context: String,
     pub class_path: String,
+    /// It has ended already (a sync job that ran at once).
+    pub ended: bool,
 }
 
 #[derive(Clone)]
@@ -364,10 +369,18 @@ impl Scheduler {
         // soon as it is finds it.
         let kill = KillSwitch::default();
         self.running().insert(id, kill.clone());
-        let outcome = inner.store.submit_job(&new_job, &inner.me).await;
+        let (outcome, open) = if submission.sync {
+            match inner.store.submit_job_open(&new_job, &inner.me).await {
+                Ok((outcome, open)) => (Ok(outcome), open),
+                Err(error) => (Err(error), None),
+            }
+        } else {
+            (inner.store.submit_job(&new_job, &inner.me).await, None)
+        };
         if !matches!(outcome, Ok(SubmitOutcome::Running)) {
             self.running().remove(&id);
         }
+        let mut ended = false;
         match outcome? {
             SubmitOutcome::Running => {
                 let spec = JobSpec {
@@ -377,7 +390,24 @@ impl Scheduler {
                     limits,
                     compiled,
                 };
-                self.spawn(spec, kill);
+                ended = match open {
+                    // On a task of its own, so that a client going away
+                    // while it runs does not drop it half done.
+                    Some(open) => {
+                        let scheduler = self.clone();
+                        inner
+                            .tasks
+                            .spawn(async move { scheduler.run_open(spec, kill, open).await })
+                            .await
+                            .map_err(|error| {
+                                SchedulerError::Runtime(RuntimeError::Engine(format!("a job's task failed: {error}")))
+                            })??
+                    }
+                    None => {
+                        self.spawn(spec, kill);
+                        false
+                    }
+                };
             }
             // Claimed by whichever server has a slot first, this one included.
             SubmitOutcome::Queued => inner.wake.notify_one(),
@@ -402,6 +432,7 @@ impl Scheduler {
             id,
             context,
             class_path,
+            ended,
         })
     }
 
@@ -432,6 +463,12 @@ impl Scheduler {
                 Ok(())
             }
             KillOutcome::Ended(status) => Err(SchedulerError::JobEnded { id, status }),
+            // A sync job in its first moments, not committed yet, runs here.
+            KillOutcome::Missing if self.running().contains_key(&id) => {
+                self.stop_local(id, reason);
+                self.wait(id, KILL_WAIT).await;
+                Ok(())
+            }
             KillOutcome::Missing => Err(SchedulerError::JobNotFound(id)),
         }
     }

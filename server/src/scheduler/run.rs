@@ -4,16 +4,22 @@
 //! slot was handed to.
 
 use super::objects::ContextObjects;
-use super::{JobSpec, KillSwitch, Scheduler, SchedulerError};
-use crate::runtime::{Capabilities, JobInfo, JobRun, Journal, RunLimits, RunOutcome};
-use crate::store::{JobEnd, JobStatus, LogLine, PendingJobRow, Store};
+use super::{JobSpec, KillSwitch, Scheduler, SchedulerError, SchedulerResult};
+use crate::runtime::{Capabilities, JobFailure, JobInfo, JobRun, Journal, RunLimits, RunOutcome};
+use crate::store::{JobEnd, JobStatus, LogLine, OpenSubmission, PendingJobRow, Store};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// How long a sync job's submission may stay uncommitted while it runs: a
+/// job that ends within it is recorded in one commit with its end (most sync
+/// jobs take a millisecond or so). Meanwhile the job is seen only by this
+/// server, and its slot and a database connection are held.
+const OPEN_WINDOW: Duration = Duration::from_millis(20);
 /// How often a running job's logs and progress are written to the store.
 const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often an end the database refuses is tried before it is recorded plainly.
@@ -114,8 +120,64 @@ impl Scheduler {
 
     /// Runs one job and records its end; returns the job its slot went to.
     async fn execute(&self, spec: JobSpec, kill: KillSwitch) -> Option<Uuid> {
+        let run = self.start_run(spec, &kill);
+        self.complete(run, kill).await
+    }
+
+    /// Runs a sync job whose submission is not committed yet (see
+    /// `Store::submit_job_open`). A job that ends within `OPEN_WINDOW` is
+    /// committed with its end, in one transaction; one that runs longer is
+    /// committed RUNNING then, visible to all, and goes on as any other. An
+    /// error means nothing was recorded: the client is told, as for a
+    /// submission refused. True when the job has ended.
+    pub(super) async fn run_open(
+        &self,
+        spec: JobSpec,
+        kill: KillSwitch,
+        open: OpenSubmission,
+    ) -> SchedulerResult<bool> {
         let inner = &self.inner;
         let id = spec.info.id;
+        let mut run = self.start_run(spec, &kill);
+        match tokio::time::timeout(OPEN_WINDOW, &mut run.handle).await {
+            Ok(outcome) => {
+                let end = end_of(outcome_of(outcome), &kill, &run.journal, 0, Vec::new());
+                let hand_over = !inner.shutting_down.is_cancelled();
+                let recorded = open.end_and_commit(id, &inner.me, &end, hand_over).await;
+                self.running().remove(&id);
+                inner.waiters.ended(id);
+                let next = recorded?.next;
+                tracing::info!(job = %id, status = %end.status, "job ended");
+                if let Some(next) = next {
+                    self.running().entry(next).or_default();
+                    self.spawn_claimed(next);
+                }
+                Ok(true)
+            }
+            Err(_) => {
+                if let Err(error) = open.commit().await {
+                    // Not recorded, so not to run: stopped, and forgotten.
+                    kill.pull("the job could not be recorded");
+                    let _ = run.handle.await;
+                    self.running().remove(&id);
+                    inner.waiters.ended(id);
+                    return Err(error.into());
+                }
+                let scheduler = self.clone();
+                inner.tasks.spawn(async move {
+                    let mut next = scheduler.complete(run, kill).await;
+                    while let Some(id) = next.take() {
+                        next = scheduler.run_claimed(id).await;
+                    }
+                });
+                Ok(false)
+            }
+        }
+    }
+
+    /// Starts the job's run on the guest executor.
+    fn start_run(&self, spec: JobSpec, kill: &KillSwitch) -> StartedRun {
+        let inner = &self.inner;
         let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
         let objects = Arc::new(ContextObjects {
             store: inner.store.clone(),
@@ -123,13 +185,6 @@ impl Scheduler {
             max_value_bytes: inner.settings.limits.named_object_max_size.0,
             max_objects: inner.settings.limits.named_objects_per_context,
         });
-        let flushing = CancellationToken::new();
-        let flusher = tokio::spawn(flush_journal(
-            inner.store.clone(),
-            id,
-            journal.clone(),
-            flushing.clone(),
-        ));
         let run = JobRun {
             compiled: spec.compiled.clone(),
             entry: spec.info.entry.clone(),
@@ -143,46 +198,45 @@ impl Scheduler {
                 cassandra: spec.connections.cassandra.clone(),
             },
         };
-        let outcome = if kill.cancel.is_cancelled() {
-            RunOutcome::Killed
-        } else {
-            inner.runtime.run(run, kill.cancel.clone()).await
-        };
+        let (runtime, cancel) = (inner.runtime.clone(), kill.cancel.clone());
+        let handle = inner.tasks.spawn(async move {
+            if cancel.is_cancelled() {
+                RunOutcome::Killed
+            } else {
+                runtime.run(run, cancel).await
+            }
+        });
+        StartedRun {
+            id: spec.info.id,
+            journal,
+            handle,
+        }
+    }
+
+    /// Waits for a started run, writing its journal to the store meanwhile,
+    /// and records its end; returns the job its slot went to.
+    async fn complete(&self, mut run: StartedRun, kill: KillSwitch) -> Option<Uuid> {
+        let inner = &self.inner;
+        let id = run.id;
+        let flushing = CancellationToken::new();
+        let flusher = tokio::spawn(flush_journal(
+            inner.store.clone(),
+            id,
+            run.journal.clone(),
+            flushing.clone(),
+        ));
+        let outcome = outcome_of((&mut run.handle).await);
         flushing.cancel();
-        let (first_seq, mut logs) = match flusher.await {
+        let (first_seq, logs) = match flusher.await {
             Ok(unwritten) => unwritten,
             Err(error) => {
                 tracing::error!(job = %id, %error, "the journal flusher of a job failed");
                 (0, Vec::new())
             }
         };
-        let last = journal.drain();
-        logs.extend(last.lines.into_iter().map(|line| LogLine {
-            at: line.at,
-            level: line.level,
-            message: line.message,
-        }));
-        let mut end = match outcome {
-            RunOutcome::Finished(result) => JobEnd {
-                result: Some(result),
-                ..plain_end(JobStatus::Finished, "", String::new())
-            },
-            RunOutcome::Failed(failure) => plain_end(JobStatus::Error, &failure.class, failure.message),
-            RunOutcome::Killed => match kill.reason() {
-                Some((reason, true)) => plain_end(JobStatus::Error, "ServerStopped", reason),
-                Some((reason, false)) => plain_end(JobStatus::Killed, "Killed", reason),
-                None => plain_end(JobStatus::Killed, "Killed", String::new()),
-            },
-        };
-        if end.status == JobStatus::Finished {
-            end.error_class = None;
-            end.error_message = None;
-        }
-        end.progress = last.progress;
-        end.first_seq = first_seq;
-        end.logs = logs;
         // An ad-hoc context's named objects go with its end, in one transaction.
-        self.finish(id, end).await
+        self.finish(id, end_of(outcome, &kill, &run.journal, first_seq, logs))
+            .await
     }
 
     /// Records a job's end and lets go of it; returns the job its slot went to.
@@ -249,6 +303,55 @@ impl Scheduler {
             pause = (pause * 2).min(RECORD_END_MAX_PAUSE);
         }
     }
+}
+
+/// A run going on the guest executor.
+struct StartedRun {
+    id: Uuid,
+    journal: Arc<Journal>,
+    handle: JoinHandle<RunOutcome>,
+}
+
+/// A run's outcome, or the failure of its task.
+fn outcome_of(joined: Result<RunOutcome, tokio::task::JoinError>) -> RunOutcome {
+    joined.unwrap_or_else(|error| {
+        RunOutcome::Failed(JobFailure {
+            class: "Internal".into(),
+            message: format!("the job's task failed: {error}"),
+        })
+    })
+}
+
+/// How a run ended, as the store records it: with its status, the last of
+/// its journal (after the lines from `first_seq` on that were not written,
+/// `logs`) and its progress.
+fn end_of(outcome: RunOutcome, kill: &KillSwitch, journal: &Journal, first_seq: i32, mut logs: Vec<LogLine>) -> JobEnd {
+    let last = journal.drain();
+    logs.extend(last.lines.into_iter().map(|line| LogLine {
+        at: line.at,
+        level: line.level,
+        message: line.message,
+    }));
+    let mut end = match outcome {
+        RunOutcome::Finished(result) => JobEnd {
+            result: Some(result),
+            ..plain_end(JobStatus::Finished, "", String::new())
+        },
+        RunOutcome::Failed(failure) => plain_end(JobStatus::Error, &failure.class, failure.message),
+        RunOutcome::Killed => match kill.reason() {
+            Some((reason, true)) => plain_end(JobStatus::Error, "ServerStopped", reason),
+            Some((reason, false)) => plain_end(JobStatus::Killed, "Killed", reason),
+            None => plain_end(JobStatus::Killed, "Killed", String::new()),
+        },
+    };
+    if end.status == JobStatus::Finished {
+        end.error_class = None;
+        end.error_message = None;
+    }
+    end.progress = last.progress;
+    end.first_seq = first_seq;
+    end.logs = logs;
+    end
 }
 
 /// An end without a result.

@@ -124,93 +124,157 @@ impl Store {
     /// Records a job as RUNNING on `server` when its pool has a free slot and
     /// nobody waits ahead of it, as waiting when its queue has room.
     pub async fn submit_job(&self, job: &NewJob<'_>, server: &ServerId) -> StoreResult<SubmitOutcome> {
-        let (queue, pool) = if job.adhoc {
-            (ADHOC_QUEUE.to_string(), adhoc_pool(server.id))
-        } else {
-            (job.context.to_string(), job.context.to_string())
-        };
-        let row = sqlx::query(
-            "SELECT outcome, running, queued FROM jobserver_submit(
-                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .bind(job.id)
-        .bind(job.app_name)
-        .bind(job.app_version)
-        .bind(job.blob_hash)
-        .bind(job.class_path)
-        .bind(job.context)
-        .bind(job.adhoc)
-        .bind(job.config)
-        .bind(job.submitted_at)
-        .bind(job.timeout_ms)
-        .bind(job.memory_limit)
-        .bind(&queue)
-        .bind(&pool)
-        .bind(job.context_created)
-        .bind(i32::try_from(job.max_queued).unwrap_or(i32::MAX))
-        .bind(server.id)
-        .bind(&server.name)
-        .bind(job.latest)
-        .fetch_one(&self.pool)
-        .await?;
-        let outcome: String = row.try_get("outcome")?;
-        Ok(match outcome.as_str() {
-            "running" => SubmitOutcome::Running,
-            "queued" => SubmitOutcome::Queued,
-            "full" => SubmitOutcome::Full {
-                running: row.try_get::<i32, _>("running")?.max(0) as u32,
-                queued: row.try_get::<i32, _>("queued")?.max(0) as u32,
-            },
-            "no-app" => SubmitOutcome::NoApp,
-            "stale-version" => SubmitOutcome::StaleVersion,
-            "no-lease" => SubmitOutcome::NoLease,
-            _ => SubmitOutcome::NoContext,
-        })
+        submit_in(&self.pool, job, server).await
+    }
+
+    /// As `submit_job`, but a job recorded RUNNING is not committed yet: its
+    /// run may end before the commit, which then records both at once (one
+    /// WAL flush instead of two). Any other outcome is committed.
+    pub async fn submit_job_open(
+        &self,
+        job: &NewJob<'_>,
+        server: &ServerId,
+    ) -> StoreResult<(SubmitOutcome, Option<OpenSubmission>)> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = submit_in(&mut *tx, job, server).await?;
+        if outcome == SubmitOutcome::Running {
+            return Ok((outcome, Some(OpenSubmission { tx })));
+        }
+        tx.commit().await?;
+        Ok((outcome, None))
     }
 
     /// Records the end of a job `server` runs, with its last logs and
     /// progress, and frees its slot: handed to the next waiting job when
     /// `hand_over`, else left for any server.
     pub async fn end_job(&self, id: Uuid, server: &ServerId, end: &JobEnd, hand_over: bool) -> StoreResult<EndOutcome> {
-        let (set_progress, progress, progress_message) = match &end.progress {
-            Some((fraction, message)) => (true, Some(*fraction), message.as_deref().map(storable)),
-            None => (false, None, None),
-        };
-        let times: Vec<DateTime<Utc>> = end.logs.iter().map(|line| line.at).collect();
-        let levels: Vec<&str> = end.logs.iter().map(|line| line.level).collect();
-        let messages: Vec<String> = end
-            .logs
-            .iter()
-            .map(|line| storable(&line.message).into_owned())
-            .collect();
-        let row = sqlx::query(
-            "SELECT ended, next_job FROM jobserver_end(
+        end_in(&self.pool, id, server, end, hand_over).await
+    }
+}
+
+async fn submit_in<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    job: &NewJob<'_>,
+    server: &ServerId,
+) -> StoreResult<SubmitOutcome> {
+    let (queue, pool) = if job.adhoc {
+        (ADHOC_QUEUE.to_string(), adhoc_pool(server.id))
+    } else {
+        (job.context.to_string(), job.context.to_string())
+    };
+    let row = sqlx::query(
+        "SELECT outcome, running, queued FROM jobserver_submit(
+                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(job.id)
+    .bind(job.app_name)
+    .bind(job.app_version)
+    .bind(job.blob_hash)
+    .bind(job.class_path)
+    .bind(job.context)
+    .bind(job.adhoc)
+    .bind(job.config)
+    .bind(job.submitted_at)
+    .bind(job.timeout_ms)
+    .bind(job.memory_limit)
+    .bind(&queue)
+    .bind(&pool)
+    .bind(job.context_created)
+    .bind(i32::try_from(job.max_queued).unwrap_or(i32::MAX))
+    .bind(server.id)
+    .bind(&server.name)
+    .bind(job.latest)
+    .fetch_one(executor)
+    .await?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(match outcome.as_str() {
+        "running" => SubmitOutcome::Running,
+        "queued" => SubmitOutcome::Queued,
+        "full" => SubmitOutcome::Full {
+            running: row.try_get::<i32, _>("running")?.max(0) as u32,
+            queued: row.try_get::<i32, _>("queued")?.max(0) as u32,
+        },
+        "no-app" => SubmitOutcome::NoApp,
+        "stale-version" => SubmitOutcome::StaleVersion,
+        "no-lease" => SubmitOutcome::NoLease,
+        _ => SubmitOutcome::NoContext,
+    })
+}
+
+async fn end_in<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+    server: &ServerId,
+    end: &JobEnd,
+    hand_over: bool,
+) -> StoreResult<EndOutcome> {
+    let (set_progress, progress, progress_message) = match &end.progress {
+        Some((fraction, message)) => (true, Some(*fraction), message.as_deref().map(storable)),
+        None => (false, None, None),
+    };
+    let times: Vec<DateTime<Utc>> = end.logs.iter().map(|line| line.at).collect();
+    let levels: Vec<&str> = end.logs.iter().map(|line| line.level).collect();
+    let messages: Vec<String> = end
+        .logs
+        .iter()
+        .map(|line| storable(&line.message).into_owned())
+        .collect();
+    let row = sqlx::query(
+        "SELECT ended, next_job FROM jobserver_end(
                  $1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(id)
-        .bind(server.id)
-        .bind(&server.name)
-        .bind(end.status.as_str())
-        .bind(end.ended_at)
-        .bind(end.result.as_deref())
-        .bind(end.error_class.as_deref())
-        .bind(end.error_message.as_deref().map(storable))
-        .bind(set_progress)
-        .bind(progress)
-        .bind(progress_message)
-        .bind(end.first_seq)
-        .bind(&times)
-        .bind(&levels)
-        .bind(&messages)
-        .bind(hand_over)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(EndOutcome {
-            ended: row.try_get("ended")?,
-            next: row.try_get("next_job")?,
-        })
+    )
+    .bind(id)
+    .bind(server.id)
+    .bind(&server.name)
+    .bind(end.status.as_str())
+    .bind(end.ended_at)
+    .bind(end.result.as_deref())
+    .bind(end.error_class.as_deref())
+    .bind(end.error_message.as_deref().map(storable))
+    .bind(set_progress)
+    .bind(progress)
+    .bind(progress_message)
+    .bind(end.first_seq)
+    .bind(&times)
+    .bind(&levels)
+    .bind(&messages)
+    .bind(hand_over)
+    .fetch_one(executor)
+    .await?;
+    Ok(EndOutcome {
+        ended: row.try_get("ended")?,
+        next: row.try_get("next_job")?,
+    })
+}
+
+/// A submission whose job is recorded RUNNING in a transaction not committed
+/// yet: nobody else sees the job until it is. It holds a connection and the
+/// job's slot, so it must be ended or committed promptly.
+pub struct OpenSubmission {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl OpenSubmission {
+    /// Makes the job visible, RUNNING, as `submit_job` would have.
+    pub async fn commit(self) -> StoreResult<()> {
+        Ok(self.tx.commit().await?)
     }
 
+    /// Records the job's end in the same transaction, and commits both.
+    pub async fn end_and_commit(
+        mut self,
+        id: Uuid,
+        server: &ServerId,
+        end: &JobEnd,
+        hand_over: bool,
+    ) -> StoreResult<EndOutcome> {
+        let outcome = end_in(&mut *self.tx, id, server, end, hand_over).await?;
+        self.tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+impl Store {
     /// Claims for `server` up to `max` waiting jobs whose pools have a free
     /// slot, oldest first in each queue.
     pub async fn claim_jobs(&self, server: &ServerId, max: u32) -> StoreResult<Vec<Uuid>> {
