@@ -469,7 +469,11 @@ impl Scheduler {
                 self.wait(id, KILL_WAIT).await;
                 Ok(())
             }
-            KillOutcome::Missing => Err(SchedulerError::JobNotFound(id)),
+            // Or one that ended (and was committed) since it was looked for.
+            KillOutcome::Missing => match self.inner.store.job_status(id).await? {
+                Some(status) if status.has_ended() => Err(SchedulerError::JobEnded { id, status }),
+                _ => Err(SchedulerError::JobNotFound(id)),
+            },
         }
     }
 

@@ -128,8 +128,10 @@ impl Scheduler {
     /// `Store::submit_job_open`). A job that ends within `OPEN_WINDOW` is
     /// committed with its end, in one transaction; one that runs longer is
     /// committed RUNNING then, visible to all, and goes on as any other. An
-    /// error means nothing was recorded: the client is told, as for a
-    /// submission refused. True when the job has ended.
+    /// error (the database went away in those milliseconds) is the client's
+    /// answer, as for a submission refused; the job may or may not be
+    /// recorded, as with any commit whose answer is lost. True when the job
+    /// has ended.
     pub(super) async fn run_open(
         &self,
         spec: JobSpec,
@@ -155,14 +157,12 @@ impl Scheduler {
                 Ok(true)
             }
             Err(_) => {
-                if let Err(error) = open.commit().await {
-                    // Not recorded, so not to run: stopped, and forgotten.
-                    kill.pull("the job could not be recorded");
-                    let _ = run.handle.await;
-                    self.running().remove(&id);
-                    inner.waiters.ended(id);
-                    return Err(error.into());
-                }
+                // Whether a commit that failed took effect is unknown (its
+                // answer may be what was lost), so the job goes on either
+                // way: recorded, its end is too; not, its end finds no row.
+                // It stays known here, so it is not taken up again as an
+                // orphan. The client is told of the failure.
+                let committed = open.commit().await;
                 let scheduler = self.clone();
                 inner.tasks.spawn(async move {
                     let mut next = scheduler.complete(run, kill).await;
@@ -170,6 +170,7 @@ impl Scheduler {
                         next = scheduler.run_claimed(id).await;
                     }
                 });
+                committed?;
                 Ok(false)
             }
         }

@@ -77,11 +77,20 @@ pub struct Store {
     pool: PgPool,
 }
 
+/// How long a transaction may wait on its server between statements.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
+
 impl Store {
     /// Connects (waiting a while for a database that is still starting) and
     /// applies the migrations in `migrations/`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
-        let options = PgConnectOptions::from_str(url)?.application_name("jobserver");
+        // A sync job's submission stays open while the job runs (at most a
+        // few ms, see `submit_job_open`), holding locks others may wait for:
+        // should its server freeze or lose the network then, the database
+        // ends the transaction itself instead of keeping them for hours.
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("jobserver")
+            .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT)]);
         tracing::info!(
             host = options.get_host(),
             port = options.get_port(),
