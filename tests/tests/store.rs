@@ -488,3 +488,22 @@ async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its
     assert_eq!((outcome, open.is_none()), (SubmitOutcome::Queued, true));
     assert_eq!(b.get_job(queued).await.unwrap().unwrap().status, JobStatus::Started);
 }
+
+#[tokio::test]
+async fn an_open_submission_whose_server_goes_silent_is_ended_by_the_database() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let (b, b_id) = server(&database, "b").await;
+    let context = with_app_and_context(&a, "silent", 1, 5).await;
+    let id = Uuid::new_v4();
+    let (_, open) = a.submit_job_open(&new_job(id, &context, 5), &a_id).await.unwrap();
+    // Longer than the idle-in-transaction timeout the store's connections set.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(open.unwrap().commit().await.is_err(), "the database kept a silent transaction open");
+    assert!(b.get_job(id).await.unwrap().is_none());
+    assert_eq!(
+        b.submit_job(&new_job(Uuid::new_v4(), &context, 5), &b_id).await.unwrap(),
+        SubmitOutcome::Running,
+        "the slot it held is free"
+    );
+}

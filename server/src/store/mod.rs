@@ -84,8 +84,8 @@ impl Store {
     /// Connects (waiting a while for a database that is still starting) and
     /// applies the migrations in `migrations/`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
-        // A sync job's submission stays open while the job runs (at most a
-        // few ms, see `submit_job_open`), holding locks others may wait for:
+        // A sync job's submission stays open while the job runs (20 ms at
+        // most, see `submit_job_open`), holding locks others may wait for:
         // should its server freeze or lose the network then, the database
         // ends the transaction itself instead of keeping them for hours.
         let options = PgConnectOptions::from_str(url)?
