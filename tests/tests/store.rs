@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use jobserver_server::store::{
-    ContextRow, EntryRow, JobEnd, JobStatus, KillOutcome, NewAppVersion, NewJob, ServerId, ServerRegistration, Store,
-    SubmitOutcome,
+    ContextRow, EntryRow, JobEnd, JobStatus, KillOutcome, LogLine, NewAppVersion, NewJob, OpenSubmission, Opened,
+    ServerId, ServerRegistration, Store, SubmitOutcome,
 };
 use jobserver_tests::fresh_database;
 use std::collections::HashSet;
@@ -90,6 +90,15 @@ fn finished() -> JobEnd {
         progress: None,
         first_seq: 0,
         logs: Vec::new(),
+    }
+}
+
+/// A sync submission's slot, held open.
+async fn open_slot(store: &Store, job: &NewJob<'_>, server: &ServerId) -> Box<OpenSubmission> {
+    match store.submit_job_open(job, server).await.unwrap() {
+        Opened::Slot(open) => open,
+        Opened::Busy => panic!("no slot for {}", job.id),
+        Opened::Refused(outcome) => panic!("refused: {outcome:?}"),
     }
 }
 
@@ -448,8 +457,7 @@ async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its
     // Ended in the same transaction: nobody saw it before, and then it is
     // FINISHED, its slot free.
     let quick = Uuid::new_v4();
-    let (outcome, open) = a.submit_job_open(&new_job(quick, &context, 5), &a_id).await.unwrap();
-    assert_eq!(outcome, SubmitOutcome::Running);
+    let open = open_slot(&a, &new_job(quick, &context, 5), &a_id).await;
     assert!(b.get_job(quick).await.unwrap().is_none(), "seen before its commit");
     // The slot it holds is held for everyone else too.
     let other = Uuid::new_v4();
@@ -457,21 +465,41 @@ async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its
         b.submit_job(&new_job(other, &context, 5), &b_id).await.unwrap(),
         SubmitOutcome::Queued
     );
-    let end = open.unwrap().end_and_commit(quick, &a_id, &finished(), true).await.unwrap();
-    assert_eq!((end.ended, end.next), (true, Some(other)), "its slot goes to the job that waited");
+    assert!(
+        b.claim_jobs(&b_id, 10).await.unwrap().is_empty(),
+        "a claimer skips the slot it holds"
+    );
+    let end = open.end_and_commit(&finished(), true).await.unwrap();
+    assert_eq!(
+        (end.ended, end.next),
+        (true, Some(other)),
+        "its slot goes to the job that waited"
+    );
     assert_eq!(b.get_job(quick).await.unwrap().unwrap().status, JobStatus::Finished);
 
     // Committed before its end: RUNNING for all, ended as any job.
     assert!(a.end_job(other, &a_id, &finished(), false).await.unwrap().ended);
     let slow = Uuid::new_v4();
-    let (_, open) = a.submit_job_open(&new_job(slow, &context, 5), &a_id).await.unwrap();
-    open.unwrap().commit().await.unwrap();
+    let open = open_slot(&a, &new_job(slow, &context, 5), &a_id).await;
+    open.commit().await.unwrap();
     assert_eq!(b.get_job(slow).await.unwrap().unwrap().status, JobStatus::Running);
+    let behind = Uuid::new_v4();
+    assert_eq!(
+        b.submit_job(&new_job(behind, &context, 5), &b_id).await.unwrap(),
+        SubmitOutcome::Queued,
+        "its slot is taken in the table now, no lock held"
+    );
     assert!(a.end_job(slow, &a_id, &finished(), false).await.unwrap().ended);
+    assert_eq!(
+        b.claim_jobs(&b_id, 10).await.unwrap(),
+        vec![behind],
+        "its end frees the slot"
+    );
+    assert!(b.end_job(behind, &b_id, &finished(), false).await.unwrap().ended);
 
     // Dropped (its server failed in between): nothing stays, the slot is free.
     let lost = Uuid::new_v4();
-    let (_, open) = a.submit_job_open(&new_job(lost, &context, 5), &a_id).await.unwrap();
+    let open = open_slot(&a, &new_job(lost, &context, 5), &a_id).await;
     drop(open);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(b.get_job(lost).await.unwrap().is_none());
@@ -482,11 +510,82 @@ async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its
         SubmitOutcome::Running
     );
 
-    // Any outcome but RUNNING is committed at once.
-    let queued = Uuid::new_v4();
-    let (outcome, open) = a.submit_job_open(&new_job(queued, &context, 5), &a_id).await.unwrap();
-    assert_eq!((outcome, open.is_none()), (SubmitOutcome::Queued, true));
-    assert_eq!(b.get_job(queued).await.unwrap().unwrap().status, JobStatus::Started);
+    // With no slot free, nothing is recorded: the job is for submit_job.
+    let busy = Uuid::new_v4();
+    let opened = a.submit_job_open(&new_job(busy, &context, 5), &a_id).await.unwrap();
+    assert!(matches!(opened, Opened::Busy));
+    assert!(b.get_job(busy).await.unwrap().is_none());
+    // Nor when the app has gone, or the context.
+    let gone = NewJob {
+        app_name: "no-such-app",
+        ..new_job(busy, &context, 5)
+    };
+    let opened = a.submit_job_open(&gone, &a_id).await.unwrap();
+    assert!(matches!(opened, Opened::Refused(SubmitOutcome::NoApp)));
+    let replaced = NewJob {
+        context_created: Some(Utc::now()),
+        ..new_job(busy, &context, 5)
+    };
+    let opened = a.submit_job_open(&replaced, &a_id).await.unwrap();
+    assert!(matches!(opened, Opened::Refused(SubmitOutcome::NoContext)));
+    assert!(b.get_job(busy).await.unwrap().is_none());
+}
+
+/// The server answers a sync job from the row it recorded, without reading it
+/// back: what the store keeps must be that row exactly.
+#[tokio::test]
+async fn a_job_ended_in_its_open_submission_is_stored_as_the_server_says() {
+    let database = fresh_database().await;
+    let (a, a_id) = server(&database, "a").await;
+    let context = with_app_and_context(&a, "exact", 1, 5).await;
+    let id = Uuid::new_v4();
+    let job = new_job(id, &context, 5);
+    let open = open_slot(&a, &job, &a_id).await;
+    let end = JobEnd {
+        status: JobStatus::Error,
+        ended_at: Utc::now(),
+        result: None,
+        error_class: Some("BadInput".into()),
+        error_message: Some("no\0rows".into()),
+        progress: Some((0.3, Some("a\0third".into()))),
+        first_seq: 0,
+        logs: (0..3)
+            .map(|n| LogLine {
+                at: Utc::now(),
+                level: "INFO",
+                message: format!("line\0{n}"),
+            })
+            .collect(),
+    };
+    open.end_and_commit(&end, true).await.unwrap();
+    let expected = end.recorded(job.recorded(SubmitOutcome::Running, &a_id));
+    let stored = a.get_job(id).await.unwrap().unwrap();
+    assert_eq!(format!("{stored:?}"), format!("{expected:?}"));
+    let logs = a.job_logs(id).await.unwrap().unwrap();
+    let messages: Vec<_> = logs.iter().map(|line| (line.seq, line.message.as_str())).collect();
+    assert_eq!(
+        messages,
+        [(0, "line\u{FFFD}0"), (1, "line\u{FFFD}1"), (2, "line\u{FFFD}2")]
+    );
+
+    // A finished one, ad hoc: its result as given.
+    let id = Uuid::new_v4();
+    let adhoc = NewJob {
+        adhoc: true,
+        context: "adhoc-exact",
+        context_created: None,
+        ..new_job(id, &context, 5)
+    };
+    // In the server's own ad-hoc slots.
+    let open = open_slot(&a, &adhoc, &a_id).await;
+    let end = JobEnd {
+        result: Some(r#"{"b": 1, "a": [1.50, "\u0000"]}"#.into()),
+        ..finished()
+    };
+    open.end_and_commit(&end, true).await.unwrap();
+    let expected = end.recorded(adhoc.recorded(SubmitOutcome::Running, &a_id));
+    let stored = a.get_job(id).await.unwrap().unwrap();
+    assert_eq!(format!("{stored:?}"), format!("{expected:?}"));
 }
 
 #[tokio::test]
@@ -496,13 +595,18 @@ async fn an_open_submission_whose_server_goes_silent_is_ended_by_the_database() 
     let (b, b_id) = server(&database, "b").await;
     let context = with_app_and_context(&a, "silent", 1, 5).await;
     let id = Uuid::new_v4();
-    let (_, open) = a.submit_job_open(&new_job(id, &context, 5), &a_id).await.unwrap();
+    let open = open_slot(&a, &new_job(id, &context, 5), &a_id).await;
     // Longer than the idle-in-transaction timeout the store's connections set.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert!(open.unwrap().commit().await.is_err(), "the database kept a silent transaction open");
+    assert!(
+        open.commit().await.is_err(),
+        "the database kept a silent transaction open"
+    );
     assert!(b.get_job(id).await.unwrap().is_none());
     assert_eq!(
-        b.submit_job(&new_job(Uuid::new_v4(), &context, 5), &b_id).await.unwrap(),
+        b.submit_job(&new_job(Uuid::new_v4(), &context, 5), &b_id)
+            .await
+            .unwrap(),
         SubmitOutcome::Running,
         "the slot it held is free"
     );

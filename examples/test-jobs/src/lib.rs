@@ -138,9 +138,14 @@ pub struct Sleep;
 impl Job for Sleep {
     const NAME: &'static str = "sleep";
     const DESCRIPTION: &'static str = "Sleeps `ms` milliseconds (default 1000), waiting on the \
-        host rather than spinning, then returns {\"slept_ms\": ms}";
+        host rather than spinning, then returns {\"slept_ms\": ms}; with `validate_ms`, its \
+        validate prints a line and sleeps that long first";
 
     fn validate(config: &Config) -> Result<(), Vec<Problem>> {
+        if let Some(ms) = config.get_opt::<u64>("validate_ms")? {
+            println!("validating for {ms} ms");
+            thread::sleep(Duration::from_millis(ms));
+        }
         config.get_opt::<u64>("ms")?;
         Ok(())
     }

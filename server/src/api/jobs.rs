@@ -84,7 +84,7 @@ pub async fn submit_job(
     tracing::info!(job = %submitted.id, context = %submitted.context, class_path = %submitted.class_path, "job accepted");
 
     if !sync {
-        let mut report = job_report(&state, submitted.id).await?;
+        let mut report = JobReport::from(submitted.row);
         // Spark Job Server answers an async submission with STARTED, and
         // its older clients read the job id from `result`.
         report.status = JobStatus::Started.to_string();
@@ -93,10 +93,12 @@ pub async fn submit_job(
         report.result = Some(json!({"jobId": submitted.id, "context": submitted.context}));
         return Ok((StatusCode::ACCEPTED, Json(report)));
     }
-    if !submitted.ended {
+    let report = if submitted.ended {
+        JobReport::from(submitted.row)
+    } else {
         state.scheduler.wait(submitted.id, sync_timeout).await;
-    }
-    let report = job_report(&state, submitted.id).await?;
+        job_report(&state, submitted.id).await?
+    };
     let ended = JobStatus::parse(&report.status).is_some_and(JobStatus::has_ended);
     let code = if ended { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((code, Json(report)))

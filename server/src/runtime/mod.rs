@@ -6,16 +6,18 @@
 mod artifact;
 mod bindings;
 mod cache;
+mod checked_run;
 pub mod host;
 mod limits;
 
 pub use artifact::{ArtifactError, ArtifactKind};
 pub use bindings::{Entry, Problem};
+pub use checked_run::Checked;
 pub use host::{Capabilities, Grant, JobInfo, Journal, JournalBatch, LogLine, ObjectSpace};
 
 use host::BoxFuture;
 
-use bindings::{JobComponentPre, JobInstance, current, v0_1};
+use bindings::{GuestError, JobComponentPre, JobInstance, current, v0_1};
 use cache::ComponentCache;
 use host::journal::Stream;
 use host::{HostState, JobInfoHost, JournalHost, NamedObjects, OutputSink};
@@ -385,12 +387,7 @@ impl Runtime {
             })
             .await;
         journal.close();
-        match outcome {
-            Ok(Ok(result)) => check_result(result, limits.result_max_bytes),
-            Ok(Err(error)) => RunOutcome::Failed(JobFailure::from_job(error.class, error.message)),
-            Err(Some(failure)) => RunOutcome::Failed(failure),
-            Err(None) => RunOutcome::Killed,
-        }
+        run_outcome(outcome, limits.result_max_bytes)
     }
 
     async fn instantiate(
@@ -474,6 +471,16 @@ fn link_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         &mut state.cassandra
     })?;
     Ok(())
+}
+
+/// What a call of `run` came to.
+fn run_outcome(outcome: Result<Result<String, GuestError>, Option<JobFailure>>, result_max_bytes: u64) -> RunOutcome {
+    match outcome {
+        Ok(Ok(result)) => check_result(result, result_max_bytes),
+        Ok(Err(error)) => RunOutcome::Failed(JobFailure::from_job(error.class, error.message)),
+        Err(Some(failure)) => RunOutcome::Failed(failure),
+        Err(None) => RunOutcome::Killed,
+    }
 }
 
 fn check_result(result: String, max_bytes: u64) -> RunOutcome {

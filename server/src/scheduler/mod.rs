@@ -11,6 +11,7 @@ mod entries;
 mod membership;
 mod objects;
 mod run;
+mod submit;
 mod versions;
 mod waiters;
 
@@ -21,13 +22,9 @@ pub use membership::ServerIdentity;
 
 use crate::config::Settings;
 use crate::runtime::{CompiledJob, JobFailure, JobInfo, Problem, RunLimits, Runtime, RuntimeError};
-use crate::store::{
-    JobListFilter, JobLogRow, JobRow, JobStatus, KillOutcome, NewJob, ServerId, ServerRow, Store, StoreError,
-    SubmitOutcome,
-};
+use crate::store::{JobListFilter, JobLogRow, JobRow, JobStatus, KillOutcome, ServerId, ServerRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use contexts::LiveContext;
-use entries::{adhoc_context_name, choose_entry};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -96,6 +93,7 @@ pub enum SchedulerError {
 pub type SchedulerResult<T> = Result<T, SchedulerError>;
 
 /// A job to run, as claimed: everything its run needs.
+#[derive(Clone)]
 struct JobSpec {
     /// Which job it is: its id, app, entry and context.
     info: JobInfo,
@@ -170,7 +168,10 @@ pub struct Submitted {
     pub id: Uuid,
     pub context: String,
     pub class_path: String,
-    /// It has ended already (a sync job that ran at once).
+    /// Its row as recorded by the submission, or by its end when it has
+    /// ended already (a sync job that ran at once): its report, without
+    /// reading it back.
+    pub row: JobRow,
     pub ended: bool,
 }
 
@@ -252,188 +253,6 @@ impl Scheduler {
         };
         scheduler.join().await?;
         Ok(scheduler)
-    }
-
-    /// Validates and records a job. It runs here at once when its context
-    /// has a free slot, waits in the context's queue otherwise (for a slot on
-    /// any server), and is refused when the queue is full. Nothing is
-    /// recorded for a refused job.
-    pub async fn submit(&self, submission: Submission) -> SchedulerResult<Submitted> {
-        let mut context_retried = false;
-        let mut app_retries = 0;
-        loop {
-            match self.try_submit(&submission).await {
-                // The context this server knew was deleted and made again: once
-                // more with the one that exists now.
-                Err(SchedulerError::ContextNotFound(_)) if submission.context.is_some() && !context_retried => {
-                    context_retried = true;
-                }
-                // The version cached here was not the one to run any more: again
-                // from the store, which a stream of uploads could outrun.
-                Err(SchedulerError::AppChanged(_)) if app_retries < 2 => app_retries += 1,
-                other => return other,
-            }
-        }
-    }
-
-    async fn try_submit(&self, submission: &Submission) -> SchedulerResult<Submitted> {
-        let inner = &self.inner;
-        if inner.shutting_down.is_cancelled() {
-            return Err(SchedulerError::ShuttingDown);
-        }
-        let (app, asked) = (&submission.app_name, submission.app_version);
-        let cached = inner.versions.get(app, asked);
-        let from_cache = cached.is_some();
-        // A cached version may have been replaced or deleted on another server:
-        // what it refuses (an entry, its content, the config) is asked again
-        // of the store before the client is told.
-        let checked = |error: SchedulerError| {
-            if from_cache {
-                inner.versions.forget_app(app);
-                SchedulerError::AppChanged(app.clone())
-            } else {
-                error
-            }
-        };
-        let version = match cached {
-            Some(version) => version,
-            None => {
-                let version = inner
-                    .store
-                    .find_app_version(app, asked)
-                    .await?
-                    .ok_or_else(|| match asked {
-                        Some(version) => SchedulerError::VersionNotFound {
-                            app: app.clone(),
-                            version,
-                        },
-                        None => SchedulerError::AppNotFound(app.clone()),
-                    })?;
-                inner.versions.put(app, asked, &version);
-                version
-            }
-        };
-        let class_path = choose_entry(&version, submission.class_path.as_deref()).map_err(checked)?;
-        let id = Uuid::new_v4();
-        let (context, live, limits, connections, max_queued) = match &submission.context {
-            Some(name) => {
-                let live = self.live_context(name).await?;
-                let limits = self.limits(live.settings.memory_per_node.0, live.settings.job_timeout);
-                let max_queued = live.settings.max_queued_jobs;
-                let connections = live.connections.clone();
-                (name.clone(), Some(live), limits, connections, max_queued)
-            }
-            None => {
-                let limits = self.limits(inner.settings.limits.job_memory.0, inner.settings.limits.job_timeout);
-                let name = adhoc_context_name(id, &class_path);
-                let max_queued = u32::try_from(inner.settings.scheduling.adhoc_max_queued).unwrap_or(u32::MAX);
-                (name, None, limits, inner.adhoc_connections.clone(), max_queued)
-            }
-        };
-        let compiled = self.load(&version.blob_hash).await.map_err(checked)?;
-        let info = JobInfo {
-            id,
-            app: version.app_name.clone(),
-            version: version.version.max(0) as u32,
-            entry: class_path.clone(),
-            context: context.clone(),
-            adhoc: live.is_none(),
-            submitted_at: Utc::now(),
-        };
-        let problems = inner
-            .runtime
-            .validate(compiled.clone(), info.clone(), &submission.config, limits)
-            .await
-            .map_err(|failure| checked(SchedulerError::ValidateCrashed(failure)))?;
-        if !problems.is_empty() {
-            return Err(checked(SchedulerError::ValidationFailed(problems)));
-        }
-
-        let new_job = NewJob {
-            id,
-            app_name: &version.app_name,
-            app_version: version.version,
-            latest: asked.is_none(),
-            blob_hash: &version.blob_hash,
-            class_path: &class_path,
-            context: &context,
-            adhoc: live.is_none(),
-            context_created: live.as_ref().map(|live| live.created_at),
-            max_queued,
-            config: &submission.config,
-            submitted_at: info.submitted_at,
-            timeout_ms: limits.timeout.as_millis() as i64,
-            memory_limit: limits.memory_bytes as i64,
-        };
-        // Known as running before it is recorded so: a kill that comes as
-        // soon as it is finds it.
-        let kill = KillSwitch::default();
-        self.running().insert(id, kill.clone());
-        let (outcome, open) = if submission.sync {
-            match inner.store.submit_job_open(&new_job, &inner.me).await {
-                Ok((outcome, open)) => (Ok(outcome), open),
-                Err(error) => (Err(error), None),
-            }
-        } else {
-            (inner.store.submit_job(&new_job, &inner.me).await, None)
-        };
-        if !matches!(outcome, Ok(SubmitOutcome::Running)) {
-            self.running().remove(&id);
-        }
-        let mut ended = false;
-        match outcome? {
-            SubmitOutcome::Running => {
-                let spec = JobSpec {
-                    info,
-                    connections,
-                    config: submission.config.clone(),
-                    limits,
-                    compiled,
-                };
-                ended = match open {
-                    // On a task of its own, so that a client going away
-                    // while it runs does not drop it half done.
-                    Some(open) => {
-                        let scheduler = self.clone();
-                        inner
-                            .tasks
-                            .spawn(async move { scheduler.run_open(spec, kill, open).await })
-                            .await
-                            .map_err(|error| {
-                                SchedulerError::Runtime(RuntimeError::Engine(format!("a job's task failed: {error}")))
-                            })??
-                    }
-                    None => {
-                        self.spawn(spec, kill);
-                        false
-                    }
-                };
-            }
-            // Claimed by whichever server has a slot first, this one included.
-            SubmitOutcome::Queued => inner.wake.notify_one(),
-            SubmitOutcome::Full { running, queued } => {
-                return Err(SchedulerError::NoSlots {
-                    context,
-                    running,
-                    queued,
-                });
-            }
-            SubmitOutcome::NoApp | SubmitOutcome::StaleVersion => {
-                inner.versions.forget_app(app);
-                return Err(SchedulerError::AppChanged(app.clone()));
-            }
-            SubmitOutcome::NoLease => return Err(SchedulerError::LeaseLost),
-            SubmitOutcome::NoContext => {
-                self.forget_context(&context);
-                return Err(SchedulerError::ContextNotFound(context));
-            }
-        }
-        Ok(Submitted {
-            id,
-            context,
-            class_path,
-            ended,
-        })
     }
 
     /// Waits until the job ends, wherever it runs, or `timeout` passes (or

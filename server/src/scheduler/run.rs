@@ -5,11 +5,12 @@
 
 use super::objects::ContextObjects;
 use super::{JobSpec, KillSwitch, Scheduler, SchedulerError, SchedulerResult};
-use crate::runtime::{Capabilities, JobFailure, JobInfo, JobRun, Journal, RunLimits, RunOutcome};
+use crate::runtime::{Capabilities, Checked, JobFailure, JobInfo, JobRun, Journal, RunLimits, RunOutcome};
 use crate::store::{JobEnd, JobStatus, LogLine, OpenSubmission, PendingJobRow, Store};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,10 @@ use uuid::Uuid;
 /// jobs take a millisecond or so). Meanwhile the job is seen only by this
 /// server, and its slot and a database connection are held.
 const OPEN_WINDOW: Duration = Duration::from_millis(20);
+/// How long a `validate` may hold an open submission's slot: the database
+/// ends a transaction left idle for 5 s. A slower one lets go, and the job is
+/// submitted the ordinary way (validated again, in an instance of its own).
+const CHECK_WINDOW: Duration = Duration::from_secs(1);
 /// How often a running job's logs and progress are written to the store.
 const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often an end the database refuses is tried before it is recorded plainly.
@@ -120,32 +125,61 @@ impl Scheduler {
 
     /// Runs one job and records its end; returns the job its slot went to.
     async fn execute(&self, spec: JobSpec, kill: KillSwitch) -> Option<Uuid> {
-        let run = self.start_run(spec, &kill);
+        let run = self.start_run(spec, kill.cancel.clone(), None);
         self.complete(run, kill).await
     }
 
-    /// Runs a sync job whose submission is not committed yet (see
-    /// `Store::submit_job_open`). A job that ends within `OPEN_WINDOW` is
-    /// committed with its end, in one transaction; one that runs longer is
-    /// committed RUNNING then, visible to all, and goes on as any other. An
-    /// error (the database went away in those milliseconds) is the client's
-    /// answer, as for a submission refused; the job may or may not be
-    /// recorded, as with any commit whose answer is lost. True when the job
-    /// has ended.
+    /// Runs a sync job whose slot is held by an open submission (see
+    /// `Store::submit_job_open`): `validate` and `run` in one instance. A
+    /// config that does not pass lets go of the slot, and nothing is
+    /// recorded. A job that ends within `OPEN_WINDOW` of passing is written
+    /// once, as it ended; one that runs longer is recorded RUNNING then,
+    /// visible to all, and goes on as any other. An error (the database went
+    /// away in those milliseconds) is the client's answer, as for a
+    /// submission refused; the job may or may not be recorded, as with any
+    /// commit whose answer is lost.
     pub(super) async fn run_open(
         &self,
         spec: JobSpec,
         kill: KillSwitch,
-        open: OpenSubmission,
-    ) -> SchedulerResult<bool> {
+        open: Box<OpenSubmission>,
+    ) -> SchedulerResult<OpenRun> {
         let inner = &self.inner;
         let id = spec.info.id;
-        let mut run = self.start_run(spec, &kill);
+        let (checked, verdict) = oneshot::channel();
+        // Its own token, so that giving up on a slow `validate` is no kill.
+        let stop = kill.cancel.child_token();
+        let mut run = self.start_run(spec, stop.clone(), Some(checked));
+        let Ok(verdict) = tokio::time::timeout(CHECK_WINDOW, verdict).await else {
+            stop.cancel();
+            if let Err(error) = open.abandon().await {
+                tracing::warn!(job = %id, %error, "could not roll back a submission");
+            }
+            return Ok(OpenRun::SlowCheck);
+        };
+        let refusal = match verdict {
+            Ok(Checked::Valid) => None,
+            Ok(Checked::Invalid(problems)) => Some(SchedulerError::ValidationFailed(problems)),
+            Ok(Checked::Failed(_)) if inner.shutting_down.is_cancelled() => Some(SchedulerError::ShuttingDown),
+            Ok(Checked::Failed(failure)) => Some(SchedulerError::ValidateCrashed(failure)),
+            Err(_) => Some(SchedulerError::ValidateCrashed(JobFailure {
+                class: "Internal".into(),
+                message: "the validation's task failed".into(),
+            })),
+        };
+        if let Some(refusal) = refusal {
+            self.running().remove(&id);
+            if let Err(error) = open.abandon().await {
+                // Its connection is closed with it, and the lock goes too.
+                tracing::warn!(job = %id, %error, "could not roll back a refused submission");
+            }
+            return Err(refusal);
+        }
         match tokio::time::timeout(OPEN_WINDOW, &mut run.handle).await {
             Ok(outcome) => {
                 let end = end_of(outcome_of(outcome), &kill, &run.journal, 0, Vec::new());
                 let hand_over = !inner.shutting_down.is_cancelled();
-                let recorded = open.end_and_commit(id, &inner.me, &end, hand_over).await;
+                let recorded = open.end_and_commit(&end, hand_over).await;
                 self.running().remove(&id);
                 inner.waiters.ended(id);
                 let next = recorded?.next;
@@ -154,7 +188,7 @@ impl Scheduler {
                     self.running().entry(next).or_default();
                     self.spawn_claimed(next);
                 }
-                Ok(true)
+                Ok(OpenRun::Ended(end))
             }
             Err(_) => {
                 // Whether a commit that failed took effect is unknown (its
@@ -171,13 +205,19 @@ impl Scheduler {
                     }
                 });
                 committed?;
-                Ok(false)
+                Ok(OpenRun::Running)
             }
         }
     }
 
-    /// Starts the job's run on the guest executor.
-    fn start_run(&self, spec: JobSpec, kill: &KillSwitch) -> StartedRun {
+    /// Starts the job's run on the guest executor; with `checked`, after its
+    /// `validate` in the same instance, which `checked` hears of.
+    fn start_run(
+        &self,
+        spec: JobSpec,
+        cancel: CancellationToken,
+        checked: Option<oneshot::Sender<Checked>>,
+    ) -> StartedRun {
         let inner = &self.inner;
         let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
         let objects = Arc::new(ContextObjects {
@@ -199,12 +239,16 @@ impl Scheduler {
                 cassandra: spec.connections.cassandra.clone(),
             },
         };
-        let (runtime, cancel) = (inner.runtime.clone(), kill.cancel.clone());
+        let runtime = inner.runtime.clone();
         let handle = inner.tasks.spawn(async move {
-            if cancel.is_cancelled() {
-                RunOutcome::Killed
-            } else {
-                runtime.run(run, cancel).await
+            match checked {
+                // A run whose config did not pass: nobody looks at its outcome.
+                Some(checked) => runtime
+                    .validate_and_run(run, cancel, checked)
+                    .await
+                    .unwrap_or(RunOutcome::Killed),
+                None if cancel.is_cancelled() => RunOutcome::Killed,
+                None => runtime.run(run, cancel).await,
             }
         });
         StartedRun {
@@ -304,6 +348,17 @@ impl Scheduler {
             pause = (pause * 2).min(RECORD_END_MAX_PAUSE);
         }
     }
+}
+
+/// What became of a sync job run in its open submission.
+pub(super) enum OpenRun {
+    /// It ended, and is recorded so.
+    Ended(JobEnd),
+    /// It runs on, recorded RUNNING.
+    Running,
+    /// Its `validate` took too long to hold a slot for: nothing is recorded,
+    /// and the job is for the ordinary way.
+    SlowCheck,
 }
 
 /// A run going on the guest executor.

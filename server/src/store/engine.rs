@@ -6,8 +6,8 @@
 
 use super::status::JobStatus;
 use super::text::storable;
-use super::{Store, StoreResult};
-use chrono::{DateTime, Utc};
+use super::{JobRow, Store, StoreResult};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -51,6 +51,58 @@ pub struct NewJob<'a> {
     pub memory_limit: i64,
 }
 
+impl NewJob<'_> {
+    /// The job's row as a submission with `outcome` (`Running` or `Queued`)
+    /// records it, so that its report needs no read back: what PostgreSQL
+    /// keeps of each value (microseconds of a time) and nothing more.
+    pub fn recorded(&self, outcome: SubmitOutcome, server: &ServerId) -> JobRow {
+        let running = outcome == SubmitOutcome::Running;
+        let submitted_at = self.submitted_at.trunc_subsecs(6);
+        JobRow {
+            id: self.id,
+            app_name: self.app_name.to_string(),
+            app_version: self.app_version,
+            blob_hash: self.blob_hash.to_string(),
+            class_path: self.class_path.to_string(),
+            context: self.context.to_string(),
+            adhoc: self.adhoc,
+            status: if running {
+                JobStatus::Running
+            } else {
+                JobStatus::Started
+            },
+            submitted_at,
+            started_at: running.then_some(submitted_at),
+            ended_at: None,
+            result: None,
+            error_class: None,
+            error_message: None,
+            progress: None,
+            progress_message: None,
+            timeout_ms: self.timeout_ms,
+            memory_limit: self.memory_limit,
+            server_name: running.then(|| server.name.clone()),
+        }
+    }
+}
+
+impl JobEnd {
+    /// `row` as `jobserver_end` leaves it when it records this end.
+    pub fn recorded(&self, mut row: JobRow) -> JobRow {
+        row.status = self.status;
+        row.ended_at = Some(self.ended_at.trunc_subsecs(6));
+        // A result that is not JSON is refused by the store before this.
+        row.result = self.result.as_deref().and_then(|text| serde_json::from_str(text).ok());
+        row.error_class = self.error_class.clone();
+        row.error_message = self.error_message.as_deref().map(|text| storable(text).into_owned());
+        if let Some((fraction, message)) = &self.progress {
+            row.progress = Some(*fraction);
+            row.progress_message = message.as_deref().map(|text| storable(text).into_owned());
+        }
+        row
+    }
+}
+
 /// What became of a submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmitOutcome {
@@ -70,6 +122,17 @@ pub enum SubmitOutcome {
     /// Not recorded: the other servers took this one for dead; it records
     /// nothing until it joins again.
     NoLease,
+}
+
+/// What `submit_job_open` did.
+pub enum Opened {
+    /// It holds a slot for the job, which is not written yet.
+    Slot(Box<OpenSubmission>),
+    /// No slot is free, or jobs wait ahead of it: nothing was recorded, and
+    /// the job is for `submit_job`.
+    Busy,
+    /// Not recorded, as `submit_job` would refuse it.
+    Refused(SubmitOutcome),
 }
 
 /// A log line a job wrote.
@@ -127,21 +190,53 @@ impl Store {
         submit_in(&self.pool, job, server).await
     }
 
-    /// As `submit_job`, but a job recorded RUNNING is not committed yet: its
-    /// run may end before the commit, which then records both at once (one
-    /// WAL flush instead of two). Any other outcome is committed.
-    pub async fn submit_job_open(
-        &self,
-        job: &NewJob<'_>,
-        server: &ServerId,
-    ) -> StoreResult<(SubmitOutcome, Option<OpenSubmission>)> {
+    /// For a sync job: when its pool has a slot free and nobody waits ahead
+    /// of it, holds that slot by a lock in a transaction left open, and does
+    /// not write the job yet; it is written once, when it has ended
+    /// (`OpenSubmission`). Otherwise records nothing.
+    pub async fn submit_job_open(&self, job: &NewJob<'_>, server: &ServerId) -> StoreResult<Opened> {
+        let (queue, pool) = queue_and_pool(job, server);
         let mut tx = self.pool.begin().await?;
-        let outcome = submit_in(&mut *tx, job, server).await?;
-        if outcome == SubmitOutcome::Running {
-            return Ok((outcome, Some(OpenSubmission { tx })));
+        let row = sqlx::query("SELECT outcome, slot FROM jobserver_take_slot($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(job.app_name)
+            .bind(job.app_version)
+            .bind(job.latest)
+            .bind(job.context)
+            .bind(job.adhoc)
+            .bind(job.context_created)
+            .bind(&queue)
+            .bind(&pool)
+            .bind(server.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let outcome: String = row.try_get("outcome")?;
+        let refused = match outcome.as_str() {
+            "slot" => None,
+            "no-slot" => {
+                tx.rollback().await?;
+                return Ok(Opened::Busy);
+            }
+            "no-app" => Some(SubmitOutcome::NoApp),
+            "stale-version" => Some(SubmitOutcome::StaleVersion),
+            "no-lease" => Some(SubmitOutcome::NoLease),
+            _ => Some(SubmitOutcome::NoContext),
+        };
+        if let Some(outcome) = refused {
+            tx.rollback().await?;
+            return Ok(Opened::Refused(outcome));
         }
-        tx.commit().await?;
-        Ok((outcome, None))
+        let open = OpenSubmission {
+            tx,
+            held: HeldJob {
+                job: job.recorded(SubmitOutcome::Running, server),
+                server: server.clone(),
+                config: job.config.to_string(),
+                queue,
+                pool,
+                slot: row.try_get("slot")?,
+            },
+        };
+        Ok(Opened::Slot(Box::new(open)))
     }
 
     /// Records the end of a job `server` runs, with its last logs and
@@ -157,11 +252,7 @@ async fn submit_in<'e>(
     job: &NewJob<'_>,
     server: &ServerId,
 ) -> StoreResult<SubmitOutcome> {
-    let (queue, pool) = if job.adhoc {
-        (ADHOC_QUEUE.to_string(), adhoc_pool(server.id))
-    } else {
-        (job.context.to_string(), job.context.to_string())
-    };
+    let (queue, pool) = queue_and_pool(job, server);
     let row = sqlx::query(
         "SELECT outcome, running, queued FROM jobserver_submit(
                  $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
@@ -201,6 +292,24 @@ async fn submit_in<'e>(
     })
 }
 
+/// The queue a job waits in and the pool of slots it runs in.
+fn queue_and_pool(job: &NewJob<'_>, server: &ServerId) -> (String, String) {
+    if job.adhoc {
+        (ADHOC_QUEUE.to_string(), adhoc_pool(server.id))
+    } else {
+        (job.context.to_string(), job.context.to_string())
+    }
+}
+
+/// The lines of a journal as three arrays, for UNNEST.
+fn log_columns(logs: &[LogLine]) -> (Vec<DateTime<Utc>>, Vec<&str>, Vec<String>) {
+    (
+        logs.iter().map(|line| line.at).collect(),
+        logs.iter().map(|line| line.level).collect(),
+        logs.iter().map(|line| storable(&line.message).into_owned()).collect(),
+    )
+}
+
 async fn end_in<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: Uuid,
@@ -212,13 +321,7 @@ async fn end_in<'e>(
         Some((fraction, message)) => (true, Some(*fraction), message.as_deref().map(storable)),
         None => (false, None, None),
     };
-    let times: Vec<DateTime<Utc>> = end.logs.iter().map(|line| line.at).collect();
-    let levels: Vec<&str> = end.logs.iter().map(|line| line.level).collect();
-    let messages: Vec<String> = end
-        .logs
-        .iter()
-        .map(|line| storable(&line.message).into_owned())
-        .collect();
+    let (times, levels, messages) = log_columns(&end.logs);
     let row = sqlx::query(
         "SELECT ended, next_job FROM jobserver_end(
                  $1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
@@ -247,30 +350,100 @@ async fn end_in<'e>(
     })
 }
 
-/// A submission whose job is recorded RUNNING in a transaction not committed
-/// yet: nobody else sees the job until it is. It holds a connection and the
-/// job's slot, so it must be ended or committed promptly.
+/// A submission whose job holds a slot, by a lock in a transaction not
+/// committed yet, and is not written: nobody else sees the job until it is.
+/// It holds a connection and the slot, so it must be ended or committed
+/// promptly (the database ends a transaction left idle for long).
 pub struct OpenSubmission {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    held: HeldJob,
+}
+
+/// The job of an open submission, as it will be recorded, and its slot.
+struct HeldJob {
+    job: JobRow,
+    server: ServerId,
+    config: String,
+    queue: String,
+    pool: String,
+    slot: i32,
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+impl HeldJob {
+    /// The job, its slot and its server: the first sixteen arguments of
+    /// `jobserver_record_running` and of `jobserver_record_ended`.
+    fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        let job = &self.job;
+        query
+            .bind(job.id)
+            .bind(&job.app_name)
+            .bind(job.app_version)
+            .bind(&job.blob_hash)
+            .bind(&job.class_path)
+            .bind(&job.context)
+            .bind(job.adhoc)
+            .bind(&self.config)
+            .bind(job.submitted_at)
+            .bind(job.timeout_ms)
+            .bind(job.memory_limit)
+            .bind(&self.queue)
+            .bind(&self.pool)
+            .bind(self.slot)
+            .bind(self.server.id)
+            .bind(&self.server.name)
+    }
 }
 
 impl OpenSubmission {
-    /// Makes the job visible, RUNNING, as `submit_job` would have.
-    pub async fn commit(self) -> StoreResult<()> {
+    /// Lets go of the slot, recording nothing (the job is not to run).
+    pub async fn abandon(self) -> StoreResult<()> {
+        Ok(self.tx.rollback().await?)
+    }
+
+    /// Records the job RUNNING in its slot, visible to all, as `submit_job`
+    /// would have.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        let query = sqlx::query(
+            "SELECT jobserver_record_running($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16)",
+        );
+        self.held.bind(query).execute(&mut *self.tx).await?;
         Ok(self.tx.commit().await?)
     }
 
-    /// Records the job's end in the same transaction, and commits both.
-    pub async fn end_and_commit(
-        mut self,
-        id: Uuid,
-        server: &ServerId,
-        end: &JobEnd,
-        hand_over: bool,
-    ) -> StoreResult<EndOutcome> {
-        let outcome = end_in(&mut *self.tx, id, server, end, hand_over).await?;
+    /// Records the job as it ended, its slot handed to the next waiting job
+    /// when `hand_over`, and commits: one write of the job, one commit.
+    pub async fn end_and_commit(mut self, end: &JobEnd, hand_over: bool) -> StoreResult<EndOutcome> {
+        let (progress, progress_message) = match &end.progress {
+            Some((fraction, message)) => (Some(*fraction), message.as_deref().map(storable)),
+            None => (None, None),
+        };
+        let (times, levels, messages) = log_columns(&end.logs);
+        let query = sqlx::query(
+            "SELECT next_job FROM jobserver_record_ended(
+                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19::json, $20, $21, $22, $23, $24, $25, $26, $27)",
+        );
+        let row = self
+            .held
+            .bind(query)
+            .bind(end.status.as_str())
+            .bind(end.ended_at)
+            .bind(end.result.as_deref())
+            .bind(end.error_class.as_deref())
+            .bind(end.error_message.as_deref().map(storable))
+            .bind(progress)
+            .bind(progress_message)
+            .bind(&times)
+            .bind(&levels)
+            .bind(&messages)
+            .bind(hand_over)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let next: Option<Uuid> = row.try_get("next_job")?;
         self.tx.commit().await?;
-        Ok(outcome)
+        Ok(EndOutcome { ended: true, next })
     }
 }
 

@@ -18,7 +18,7 @@ mod text;
 pub use artifacts::EntryRow;
 pub use artifacts::{AppSummaryRow, AppVersionRow, DeleteAppOutcome, NewAppVersion};
 pub use contexts::{ContextRow, DeletedContext};
-pub use engine::{EndOutcome, JobEnd, KillOutcome, LogLine, NewJob, OpenSubmission, ServerId, SubmitOutcome};
+pub use engine::{EndOutcome, JobEnd, KillOutcome, LogLine, NewJob, OpenSubmission, Opened, ServerId, SubmitOutcome};
 pub use jobs::{JobListFilter, JobLogRow, JobRow, PendingJobRow};
 pub use named_objects::SwapOutcome;
 pub use notifications::{Notification, Notifications};

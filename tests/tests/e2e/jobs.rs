@@ -54,6 +54,12 @@ async fn async_jobs_answer_at_once_and_report_when_done() {
     assert_eq!(report["status"], "FINISHED");
     assert_eq!(report["result"], json!({"x": 2, "y": 1}));
     assert!(report["startTime"].is_string() && report["endTime"].is_string());
+    for field in ["jobId", "submitTime", "appName", "appVersion", "classPath", "context"] {
+        assert_eq!(
+            reply.body[field], report[field],
+            "{field}: the answer says what was recorded"
+        );
+    }
 
     let config = api.get(&format!("/jobs/{id}/config")).await;
     assert_eq!(config.status, 200);
@@ -208,6 +214,9 @@ async fn jobs_that_write_nul_characters_still_end_and_report_them() {
     let report = api.get(&format!("/jobs/{id}")).await.body;
     assert_eq!(report["status"], "ERROR", "{report}");
     assert_eq!(report["result"]["message"], replaced, "{report}");
+    // A sync answer is built from what the server recorded, not read back:
+    // it must be what the store keeps, to the character and the millisecond.
+    assert_eq!(reply.body, report, "the sync answer is the stored report");
 
     // JSON keeps the escape: the config and a result come back as they were.
     let reply = api
@@ -217,6 +226,8 @@ async fn jobs_that_write_nul_characters_still_end_and_report_them() {
         )
         .await;
     assert_eq!(reply.body["result"], json!({"text": "bad\u{0}thing"}), "{reply:?}");
+    let report = api.get(&format!("/jobs/{}", job_id(&reply))).await.body;
+    assert_eq!(reply.body, report, "the sync answer is the stored report");
     let config = api.get(&format!("/jobs/{}/config", job_id(&reply))).await.body;
     assert_eq!(config, json!({"text": "bad\u{0}thing"}));
 
@@ -230,6 +241,7 @@ async fn jobs_that_write_nul_characters_still_end_and_report_them() {
     let id = job_id(&reply);
     let report = api.get(&format!("/jobs/{id}")).await.body;
     assert_eq!(report["progress"]["message"], replaced, "{report}");
+    assert_eq!(reply.body, report, "the sync answer is the stored report");
     let logs = api.get(&format!("/jobs/{id}/logs")).await;
     let messages = field_of_each(&logs.body["logs"], "message");
     assert!(messages.iter().any(|m| m == replaced), "{logs:?}");
@@ -262,6 +274,42 @@ async fn a_sync_call_that_times_out_answers_with_the_job_and_the_job_goes_on() {
     let report = api.wait_until_ended(&id, WAIT).await;
     assert_eq!(report["status"], "FINISHED");
     assert_eq!(report["result"], json!({"slept_ms": 3000}));
+}
+
+/// A sync job with a slot free validates and runs in one instance; one whose
+/// `validate` takes longer than the server holds a slot for is validated
+/// again the ordinary way. Either way it runs once, and what `validate`
+/// printed is not in the job's log.
+#[tokio::test]
+async fn a_sync_job_runs_once_whether_its_validate_is_quick_or_slow() {
+    let server = server_with_jobs().await;
+    let api = server.api();
+    for validate_ms in [0, 1500] {
+        let config = format!("ms = 1, validate_ms = {validate_ms}");
+        let reply = api.submit("appName=testjobs&classPath=sleep&sync=true", &config).await;
+        assert_eq!(reply.status, 200, "{validate_ms}: {reply:?}");
+        assert_eq!(reply.body["result"], json!({"slept_ms": 1}), "{reply:?}");
+        let logs = api.get(&format!("/jobs/{}/logs", job_id(&reply))).await;
+        let messages = field_of_each(&logs.body["logs"], "message");
+        assert!(
+            !messages.iter().any(|m| m.contains("validating")),
+            "{validate_ms}: validate's output was kept: {logs:?}"
+        );
+
+        let bad = format!("ms = soon, validate_ms = {validate_ms}");
+        let reply = api.submit("appName=testjobs&classPath=sleep&sync=true", &bad).await;
+        assert_eq!(reply.status, 400, "{validate_ms}: {reply:?}");
+        assert_eq!(reply.body["status"], "VALIDATION FAILED", "{reply:?}");
+        assert_eq!(reply.body["result"]["problems"][0]["path"], "ms", "{reply:?}");
+    }
+    let jobs = api.get("/jobs").await.body;
+    assert_eq!(
+        jobs.as_array().unwrap().len(),
+        2,
+        "one job per accepted submission: {jobs}"
+    );
+    let running = api.get("/jobs?status=RUNNING").await.body;
+    assert_eq!(running, json!([]));
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 mod component;
 
-pub use component::{Entry, JobComponentPre, JobInstance, Problem, SUPPORTED_WORLDS};
+pub use component::{Entry, GuestError, JobComponentPre, JobInstance, Problem, SUPPORTED_WORLDS};
 
 /// `jobserver:job@0.2.0`, the version today's SDK builds against.
 pub mod current {

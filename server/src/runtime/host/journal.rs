@@ -104,6 +104,13 @@ impl Journal {
         }
     }
 
+    /// Drops everything written so far, as if nothing had been: the output of
+    /// a `validate` that shares the run's instance, which a check's journal
+    /// would have thrown away with the check.
+    pub fn forget(&self) {
+        *self.lock() = JournalState::default();
+    }
+
     /// Takes what accumulated since the last call.
     pub fn drain(&self) -> JournalBatch {
         let mut state = self.lock();
