@@ -67,12 +67,12 @@ impl Runtime {
                     )
                     .await;
                 let (mut store, instance) = match validated {
-                    Ok((store, instance, Ok(()))) => {
-                        // The caller may have gone: the run goes on regardless,
-                        // as any job whose slot is taken.
-                        let _ = checked.send(Checked::Valid);
-                        (store, instance)
-                    }
+                    // Not heard: the caller let go of the slot (validate was
+                    // too slow), and the job is to run elsewhere, not here.
+                    Ok((store, instance, Ok(()))) => match checked.send(Checked::Valid) {
+                        Ok(()) => (store, instance),
+                        Err(_) => return None,
+                    },
                     Ok((_, _, Err(problems))) => {
                         let _ = checked.send(Checked::Invalid(problems));
                         return None;

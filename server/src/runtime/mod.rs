@@ -493,7 +493,9 @@ fn check_result(result: String, max_bytes: u64) -> RunOutcome {
             ),
         ));
     }
-    match serde_json::from_str::<serde::de::IgnoredAny>(&result) {
+    // Parsed whole, not skimmed: a number out of range (`1e400`) is valid
+    // JSON text that no reader of the stored result could take.
+    match serde_json::from_str::<serde_json::Value>(&result) {
         Ok(_) => RunOutcome::Finished(result),
         Err(error) => RunOutcome::Failed(JobFailure::new(
             "InvalidResult",
@@ -554,6 +556,10 @@ mod tests {
         };
         assert_eq!(failure.class, "ResultTooLarge");
         let RunOutcome::Failed(failure) = check_result("{nope".into(), 100) else {
+            panic!()
+        };
+        assert_eq!(failure.class, "InvalidResult");
+        let RunOutcome::Failed(failure) = check_result("[1e400]".into(), 100) else {
             panic!()
         };
         assert_eq!(failure.class, "InvalidResult");

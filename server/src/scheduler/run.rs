@@ -21,10 +21,11 @@ use uuid::Uuid;
 /// jobs take a millisecond or so). Meanwhile the job is seen only by this
 /// server, and its slot and a database connection are held.
 const OPEN_WINDOW: Duration = Duration::from_millis(20);
-/// How long a `validate` may hold an open submission's slot: the database
-/// ends a transaction left idle for 5 s. A slower one lets go, and the job is
-/// submitted the ordinary way (validated again, in an instance of its own).
-const CHECK_WINDOW: Duration = Duration::from_secs(1);
+/// How long a `validate` may hold an open submission's slot (and its
+/// connection, and the locks that keep its app and context): most take
+/// microseconds. A slower one lets go, and the job is submitted the ordinary
+/// way (validated again, in an instance of its own, before any slot).
+const CHECK_WINDOW: Duration = Duration::from_millis(100);
 /// How often a running job's logs and progress are written to the store.
 const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often an end the database refuses is tried before it is recorded plainly.
@@ -146,21 +147,39 @@ impl Scheduler {
     ) -> SchedulerResult<OpenRun> {
         let inner = &self.inner;
         let id = spec.info.id;
-        let (checked, verdict) = oneshot::channel();
+        let (checked, mut verdict) = oneshot::channel();
         // Its own token, so that giving up on a slow `validate` is no kill.
         let stop = kill.cancel.child_token();
         let mut run = self.start_run(spec, stop.clone(), Some(checked));
-        let Ok(verdict) = tokio::time::timeout(CHECK_WINDOW, verdict).await else {
-            stop.cancel();
-            if let Err(error) = open.abandon().await {
-                tracing::warn!(job = %id, %error, "could not roll back a submission");
+        let verdict = match tokio::time::timeout(CHECK_WINDOW, &mut verdict).await {
+            Ok(verdict) => verdict,
+            // Closed first, so that a `validate` passing just now cannot go on
+            // to run: either its verdict is here, or its run never starts.
+            Err(_) => {
+                verdict.close();
+                match verdict.try_recv() {
+                    Ok(verdict) => Ok(verdict),
+                    Err(_) => {
+                        stop.cancel();
+                        open.abandon().await;
+                        return Ok(OpenRun::SlowCheck);
+                    }
+                }
             }
-            return Ok(OpenRun::SlowCheck);
         };
         let refusal = match verdict {
             Ok(Checked::Valid) => None,
             Ok(Checked::Invalid(problems)) => Some(SchedulerError::ValidationFailed(problems)),
             Ok(Checked::Failed(_)) if inner.shutting_down.is_cancelled() => Some(SchedulerError::ShuttingDown),
+            // Stopped by a kill while it validated: this server lost its
+            // lease, or (rarely, the id is the answer's) a client killed it.
+            Ok(Checked::Failed(_)) if kill.cancel.is_cancelled() => Some(match kill.reason() {
+                Some((_, false)) => SchedulerError::JobEnded {
+                    id,
+                    status: JobStatus::Killed,
+                },
+                _ => SchedulerError::LeaseLost,
+            }),
             Ok(Checked::Failed(failure)) => Some(SchedulerError::ValidateCrashed(failure)),
             Err(_) => Some(SchedulerError::ValidateCrashed(JobFailure {
                 class: "Internal".into(),
@@ -169,10 +188,7 @@ impl Scheduler {
         };
         if let Some(refusal) = refusal {
             self.running().remove(&id);
-            if let Err(error) = open.abandon().await {
-                // Its connection is closed with it, and the lock goes too.
-                tracing::warn!(job = %id, %error, "could not roll back a refused submission");
-            }
+            open.abandon().await;
             return Err(refusal);
         }
         match tokio::time::timeout(OPEN_WINDOW, &mut run.handle).await {

@@ -135,12 +135,19 @@ impl Scheduler {
         // soon as it is finds it.
         let kill = KillSwitch::default();
         self.running().insert(id, kill.clone());
+        let mut known = Known {
+            scheduler: self,
+            id,
+            until_run: true,
+        };
         let outcome = if submission.sync {
             match inner.store.submit_job_open(&new_job, &inner.me).await {
                 Ok(Opened::Slot(open)) => {
                     // On a task of its own, so that a client going away
                     // while it runs does not drop it half done.
+                    // That task lets go of the job, unless it is handed back.
                     let (scheduler, spec, kill) = (self.clone(), spec.clone(), kill.clone());
+                    known.until_run = false;
                     let ran = inner
                         .tasks
                         .spawn(async move { scheduler.run_open(spec, kill, open).await })
@@ -149,6 +156,7 @@ impl Scheduler {
                             self.running().remove(&id);
                             SchedulerError::Runtime(RuntimeError::Engine(format!("a job's task failed: {error}")))
                         })?;
+                    known.until_run = matches!(ran, Ok(OpenRun::SlowCheck));
                     let row = new_job.recorded(SubmitOutcome::Running, &inner.me);
                     match ran {
                         Ok(OpenRun::Ended(end)) => return Ok(submitted(end.recorded(row), true)),
@@ -171,16 +179,15 @@ impl Scheduler {
             Some(outcome) => outcome,
             None => match self.validate(&spec, &submission.config).await {
                 Ok(()) => inner.store.submit_job(&new_job, &inner.me).await,
-                Err(error) => {
-                    self.running().remove(&id);
-                    return Err(checked(error));
-                }
+                Err(error) => return Err(checked(error)),
             },
         };
-        if !matches!(outcome, Ok(SubmitOutcome::Running)) {
+        let outcome = outcome?;
+        // Now, not when this returns: a queued job may be claimed here soon.
+        known.until_run = false;
+        if outcome != SubmitOutcome::Running {
             self.running().remove(&id);
         }
-        let outcome = outcome?;
         let row = new_job.recorded(outcome, &inner.me);
         match outcome {
             SubmitOutcome::Running => self.spawn(spec, kill),
@@ -218,6 +225,23 @@ impl Scheduler {
             Ok(())
         } else {
             Err(SchedulerError::ValidationFailed(problems))
+        }
+    }
+}
+
+/// Takes a submitted job out of the server's running jobs when its
+/// submission ends, fails or is dropped (its client went away) before the
+/// job runs.
+struct Known<'a> {
+    scheduler: &'a Scheduler,
+    id: Uuid,
+    until_run: bool,
+}
+
+impl Drop for Known<'_> {
+    fn drop(&mut self) {
+        if self.until_run {
+            self.scheduler.running().remove(&self.id);
         }
     }
 }

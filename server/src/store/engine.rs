@@ -235,6 +235,7 @@ impl Store {
                 pool,
                 slot: row.try_get("slot")?,
             },
+            db: self.pool.clone(),
         };
         Ok(Opened::Slot(Box::new(open)))
     }
@@ -357,6 +358,8 @@ async fn end_in<'e>(
 pub struct OpenSubmission {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     held: HeldJob,
+    /// For what follows the transaction.
+    db: sqlx::PgPool,
 }
 
 /// The job of an open submission, as it will be recorded, and its slot.
@@ -397,9 +400,25 @@ impl HeldJob {
 }
 
 impl OpenSubmission {
-    /// Lets go of the slot, recording nothing (the job is not to run).
-    pub async fn abandon(self) -> StoreResult<()> {
-        Ok(self.tx.rollback().await?)
+    /// Lets go of the slot, recording nothing (the job is not to run here
+    /// and now), and tells the servers of jobs that waited meanwhile that
+    /// the slot is free. A failure is only logged: the transaction ends with
+    /// its connection, and the lock with it.
+    pub async fn abandon(self) {
+        let id = self.held.job.id;
+        if let Err(error) = self.tx.rollback().await {
+            tracing::warn!(job = %id, %error, "could not roll back a submission");
+        }
+        let told = sqlx::query(
+            "SELECT pg_notify('jobserver_queued', $1)
+              WHERE EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'STARTED')",
+        )
+        .bind(&self.held.queue)
+        .execute(&self.db)
+        .await;
+        if let Err(error) = told {
+            tracing::warn!(job = %id, %error, "could not tell of a slot let go; the servers' polling will find it");
+        }
     }
 
     /// Records the job RUNNING in its slot, visible to all, as `submit_job`
