@@ -24,8 +24,11 @@ const OPEN_WINDOW: Duration = Duration::from_millis(20);
 /// How long a `validate` may hold an open submission's slot (and its
 /// connection, and the locks that keep its app and context): most take
 /// microseconds. A slower one lets go, and the job is submitted the ordinary
-/// way (validated again, in an instance of its own, before any slot).
-const CHECK_WINDOW: Duration = Duration::from_millis(100);
+/// way (validated again, in an instance of its own, before any slot). Not
+/// shorter: with 16 clients on two cores a verdict can wait tens of
+/// milliseconds for a thread, and with 100 ms the rate at 16 clients fell
+/// from about 0.4 of pgbench's to 0.22-0.28 in back-to-back benchmarks.
+const CHECK_WINDOW: Duration = Duration::from_secs(1);
 /// How often a running job's logs and progress are written to the store.
 const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often an end the database refuses is tried before it is recorded plainly.
