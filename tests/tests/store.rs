@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use jobserver_server::store::{
-    ContextRow, EntryRow, JobEnd, JobStatus, KillOutcome, LogLine, NewAppVersion, NewJob, OpenSubmission, Opened,
-    ServerId, ServerRegistration, Store, SubmitOutcome,
+    ContextRow, EntryRow, HeldCheck, HeldEnd, Hold, Holding, JobEnd, JobStatus, KillOutcome, LogLine, NewAppVersion,
+    NewJob, Recorded, ServerId, ServerRegistration, Store, SubmitOutcome,
 };
 use jobserver_tests::fresh_database;
 use std::collections::HashSet;
@@ -93,12 +93,21 @@ fn finished() -> JobEnd {
     }
 }
 
-/// A sync submission's slot, held open.
-async fn open_slot(store: &Store, job: &NewJob<'_>, server: &ServerId) -> Box<OpenSubmission> {
-    match store.submit_job_open(job, server).await.unwrap() {
-        Opened::Slot(open) => open,
-        Opened::Busy => panic!("no slot for {}", job.id),
-        Opened::Refused(outcome) => panic!("refused: {outcome:?}"),
+/// A slot of the job's pool, held for `server`.
+async fn hold(store: &Store, job: &NewJob<'_>, server: &ServerId) -> Hold {
+    match store.hold_slot(job, server, Uuid::new_v4()).await.unwrap() {
+        Holding::Held(hold) => hold,
+        other => panic!("no slot held for {}: {other:?}", job.id),
+    }
+}
+
+/// A job that ran in `hold`, as `end` says.
+fn held_end(job: &NewJob<'_>, server: &ServerId, hold: &Hold, end: JobEnd) -> HeldEnd {
+    HeldEnd {
+        job: job.recorded(SubmitOutcome::Running, server),
+        config: job.config.to_string(),
+        hold: hold.clone(),
+        end,
     }
 }
 
@@ -448,18 +457,15 @@ async fn a_submission_of_a_version_that_is_no_longer_the_one_to_run_is_not_recor
 }
 
 #[tokio::test]
-async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its_end_or_without() {
+async fn a_held_slot_is_nobody_elses_and_runs_jobs_written_once_until_given_back() {
     let database = fresh_database().await;
     let (a, a_id) = server(&database, "a").await;
     let (b, b_id) = server(&database, "b").await;
-    let context = with_app_and_context(&a, "open", 1, 5).await;
+    let context = with_app_and_context(&a, "held", 1, 5).await;
 
-    // Ended in the same transaction: nobody saw it before, and then it is
-    // FINISHED, its slot free.
-    let quick = Uuid::new_v4();
-    let open = open_slot(&a, &new_job(quick, &context, 5), &a_id).await;
-    assert!(b.get_job(quick).await.unwrap().is_none(), "seen before its commit");
-    // The slot it holds is held for everyone else too.
+    // Held for a: a job of b waits, and no claimer takes the slot.
+    let first = new_job(Uuid::new_v4(), &context, 5);
+    let held = hold(&a, &first, &a_id).await;
     let other = Uuid::new_v4();
     assert_eq!(
         b.submit_job(&new_job(other, &context, 5), &b_id).await.unwrap(),
@@ -467,29 +473,71 @@ async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its
     );
     assert!(
         b.claim_jobs(&b_id, 10).await.unwrap().is_empty(),
-        "a claimer skips the slot it holds"
+        "a claimer took a held slot"
     );
-    let end = open.end_and_commit(&finished(), true).await.unwrap();
     assert_eq!(
-        (end.ended, end.next),
-        (true, Some(other)),
-        "its slot goes to the job that waited"
+        a.check_held(&new_job(Uuid::new_v4(), &context, 5), &a_id, &held)
+            .await
+            .unwrap(),
+        HeldCheck::Waiting,
+        "a job waits: the slot is its"
     );
-    assert_eq!(b.get_job(quick).await.unwrap().unwrap().status, JobStatus::Finished);
-
-    // Committed before its end: RUNNING for all, ended as any job.
+    assert!(
+        b.get_job(first.id).await.unwrap().is_none(),
+        "seen before it was written"
+    );
+    let written = a
+        .record_held(&a_id, "gone", &[held_end(&first, &a_id, &held, finished())])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(written[&first.id], Recorded::AsEnded);
+    assert_eq!(b.get_job(first.id).await.unwrap().unwrap().status, JobStatus::Finished);
+    assert_eq!(
+        a.release_holds(&a_id, std::slice::from_ref(&held), true).await.unwrap(),
+        vec![other],
+        "given back, the slot goes to the job that waited"
+    );
+    assert_eq!(b.get_job(other).await.unwrap().unwrap().status, JobStatus::Running);
     assert!(a.end_job(other, &a_id, &finished(), false).await.unwrap().ended);
-    let slow = Uuid::new_v4();
-    let open = open_slot(&a, &new_job(slow, &context, 5), &a_id).await;
-    open.commit().await.unwrap();
-    assert_eq!(b.get_job(slow).await.unwrap().unwrap().status, JobStatus::Running);
+
+    // Held again, a job after the first one passes the checks; one that runs
+    // long is written RUNNING in the slot, which is then its own.
+    let again = hold(&a, &new_job(Uuid::new_v4(), &context, 5), &a_id).await;
+    let long = new_job(Uuid::new_v4(), &context, 5);
+    assert_eq!(a.check_held(&long, &a_id, &again).await.unwrap(), HeldCheck::Ok);
+    let row = long.recorded(SubmitOutcome::Running, &a_id);
+    assert!(a.record_running_held(&row, "{}", &again, &a_id).await.unwrap());
+    assert!(
+        !a.record_running_held(&row, "{}", &again, &a_id).await.unwrap(),
+        "the hold is gone"
+    );
+    assert_eq!(
+        a.check_held(&new_job(Uuid::new_v4(), &context, 5), &a_id, &again)
+            .await
+            .unwrap(),
+        HeldCheck::NoHold
+    );
+    assert_eq!(b.get_job(long.id).await.unwrap().unwrap().status, JobStatus::Running);
+    assert!(
+        a.release_holds(&a_id, std::slice::from_ref(&again), true)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a hold become a job's slot is not given back"
+    );
     let behind = Uuid::new_v4();
     assert_eq!(
         b.submit_job(&new_job(behind, &context, 5), &b_id).await.unwrap(),
-        SubmitOutcome::Queued,
-        "its slot is taken in the table now, no lock held"
+        SubmitOutcome::Queued
     );
-    assert!(a.end_job(slow, &a_id, &finished(), false).await.unwrap().ended);
+    assert_eq!(
+        a.hold_slot(&new_job(Uuid::new_v4(), &context, 5), &a_id, Uuid::new_v4())
+            .await
+            .unwrap(),
+        Holding::Busy
+    );
+    assert!(a.end_job(long.id, &a_id, &finished(), false).await.unwrap().ended);
     assert_eq!(
         b.claim_jobs(&b_id, 10).await.unwrap(),
         vec![behind],
@@ -497,50 +545,82 @@ async fn a_sync_submission_left_open_is_seen_by_nobody_until_it_commits_with_its
     );
     assert!(b.end_job(behind, &b_id, &finished(), false).await.unwrap().ended);
 
-    // Dropped (its server failed in between): nothing stays, the slot is free.
-    let lost = Uuid::new_v4();
-    let open = open_slot(&a, &new_job(lost, &context, 5), &a_id).await;
-    drop(open);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(b.get_job(lost).await.unwrap().is_none());
-    assert_eq!(running_in(&b, "open").await, 0);
-    let next = Uuid::new_v4();
-    assert_eq!(
-        b.submit_job(&new_job(next, &context, 5), &b_id).await.unwrap(),
-        SubmitOutcome::Running
-    );
-
-    // With no slot free, nothing is recorded: the job is for submit_job.
-    let busy = Uuid::new_v4();
-    let opened = a.submit_job_open(&new_job(busy, &context, 5), &a_id).await.unwrap();
-    assert!(matches!(opened, Opened::Busy));
-    assert!(b.get_job(busy).await.unwrap().is_none());
-    // Nor when the app has gone, or the context.
+    // Refused as a submission would be, by either check.
     let gone = NewJob {
         app_name: "no-such-app",
-        ..new_job(busy, &context, 5)
+        ..new_job(Uuid::new_v4(), &context, 5)
     };
-    let opened = a.submit_job_open(&gone, &a_id).await.unwrap();
-    assert!(matches!(opened, Opened::Refused(SubmitOutcome::NoApp)));
     let replaced = NewJob {
         context_created: Some(Utc::now()),
-        ..new_job(busy, &context, 5)
+        ..new_job(Uuid::new_v4(), &context, 5)
     };
-    let opened = a.submit_job_open(&replaced, &a_id).await.unwrap();
-    assert!(matches!(opened, Opened::Refused(SubmitOutcome::NoContext)));
-    assert!(b.get_job(busy).await.unwrap().is_none());
+    for (job, outcome) in [(&gone, SubmitOutcome::NoApp), (&replaced, SubmitOutcome::NoContext)] {
+        assert_eq!(
+            a.hold_slot(job, &a_id, Uuid::new_v4()).await.unwrap(),
+            Holding::Refused(outcome)
+        );
+        assert_eq!(
+            a.check_held(job, &a_id, &again).await.unwrap(),
+            HeldCheck::Refused(outcome)
+        );
+    }
+    assert_eq!(running_in(&b, "held").await, 0);
+
+    // Its context deleted while a job ran: the job is written KILLED.
+    // (A second version of the app comes with it.)
+    let doomed = with_app_and_context(&a, "doomed", 1, 5).await;
+    let job = NewJob {
+        app_version: 2,
+        ..new_job(Uuid::new_v4(), &doomed, 5)
+    };
+    let held = hold(&a, &job, &a_id).await;
+    b.delete_context("doomed", "deleted").await.unwrap().unwrap();
+    let written = a
+        .record_held(&a_id, "its context went", &[held_end(&job, &a_id, &held, finished())])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(written[&job.id], Recorded::ContextGone);
+    let stored = b.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.error_message.as_deref(), stored.result),
+        (JobStatus::Killed, Some("its context went"), None)
+    );
+
+    // Its server taken for dead: nothing is written, and its holds are free.
+    let job = NewJob {
+        app_version: 2,
+        ..new_job(Uuid::new_v4(), &context, 5)
+    };
+    let held = hold(&a, &job, &a_id).await;
+    assert_eq!(b.reap_servers(b_id.id, true, Duration::ZERO).await.unwrap(), ["a"]);
+    assert!(
+        a.record_held(&a_id, "gone", &[held_end(&job, &a_id, &held, finished())])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(b.get_job(job.id).await.unwrap().is_none());
+    let next = NewJob {
+        app_version: 2,
+        ..new_job(Uuid::new_v4(), &context, 5)
+    };
+    assert_eq!(
+        b.submit_job(&next, &b_id).await.unwrap(),
+        SubmitOutcome::Running,
+        "the reaper freed the held slot"
+    );
 }
 
 /// The server answers a sync job from the row it recorded, without reading it
 /// back: what the store keeps must be that row exactly.
 #[tokio::test]
-async fn a_job_ended_in_its_open_submission_is_stored_as_the_server_says() {
+async fn jobs_ended_in_held_slots_are_stored_as_the_server_says_many_to_a_write() {
     let database = fresh_database().await;
     let (a, a_id) = server(&database, "a").await;
-    let context = with_app_and_context(&a, "exact", 1, 5).await;
-    let id = Uuid::new_v4();
-    let job = new_job(id, &context, 5);
-    let open = open_slot(&a, &job, &a_id).await;
+    let context = with_app_and_context(&a, "exact", 2, 5).await;
+    let job = new_job(Uuid::new_v4(), &context, 5);
+    let held = hold(&a, &job, &a_id).await;
     let end = JobEnd {
         status: JobStatus::Error,
         ended_at: Utc::now(),
@@ -557,57 +637,42 @@ async fn a_job_ended_in_its_open_submission_is_stored_as_the_server_says() {
             })
             .collect(),
     };
-    open.end_and_commit(&end, true).await.unwrap();
-    let expected = end.recorded(job.recorded(SubmitOutcome::Running, &a_id));
-    let stored = a.get_job(id).await.unwrap().unwrap();
-    assert_eq!(format!("{stored:?}"), format!("{expected:?}"));
-    let logs = a.job_logs(id).await.unwrap().unwrap();
+    // A finished one beside it, in the same write: ad hoc, in the server's
+    // own ad-hoc slots, with its result as given.
+    let adhoc = NewJob {
+        adhoc: true,
+        context: "adhoc-exact",
+        context_created: None,
+        ..new_job(Uuid::new_v4(), &context, 5)
+    };
+    let adhoc_hold = hold(&a, &adhoc, &a_id).await;
+    let adhoc_end = JobEnd {
+        result: Some(r#"{"b": 1, "a": [1.50, "\u0000"]}"#.into()),
+        ..finished()
+    };
+    let written = a
+        .record_held(
+            &a_id,
+            "gone",
+            &[
+                held_end(&job, &a_id, &held, end.clone()),
+                held_end(&adhoc, &a_id, &adhoc_hold, adhoc_end.clone()),
+            ],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    for (job, end) in [(&job, &end), (&adhoc, &adhoc_end)] {
+        let expected = end.recorded(job.recorded(SubmitOutcome::Running, &a_id));
+        let stored = a.get_job(job.id).await.unwrap().unwrap();
+        assert_eq!(format!("{stored:?}"), format!("{expected:?}"));
+    }
+    let logs = a.job_logs(job.id).await.unwrap().unwrap();
     let messages: Vec<_> = logs.iter().map(|line| (line.seq, line.message.as_str())).collect();
     assert_eq!(
         messages,
         [(0, "line\u{FFFD}0"), (1, "line\u{FFFD}1"), (2, "line\u{FFFD}2")]
     );
-
-    // A finished one, ad hoc: its result as given.
-    let id = Uuid::new_v4();
-    let adhoc = NewJob {
-        adhoc: true,
-        context: "adhoc-exact",
-        context_created: None,
-        ..new_job(id, &context, 5)
-    };
-    // In the server's own ad-hoc slots.
-    let open = open_slot(&a, &adhoc, &a_id).await;
-    let end = JobEnd {
-        result: Some(r#"{"b": 1, "a": [1.50, "\u0000"]}"#.into()),
-        ..finished()
-    };
-    open.end_and_commit(&end, true).await.unwrap();
-    let expected = end.recorded(adhoc.recorded(SubmitOutcome::Running, &a_id));
-    let stored = a.get_job(id).await.unwrap().unwrap();
-    assert_eq!(format!("{stored:?}"), format!("{expected:?}"));
-}
-
-#[tokio::test]
-async fn an_open_submission_whose_server_goes_silent_is_ended_by_the_database() {
-    let database = fresh_database().await;
-    let (a, a_id) = server(&database, "a").await;
-    let (b, b_id) = server(&database, "b").await;
-    let context = with_app_and_context(&a, "silent", 1, 5).await;
-    let id = Uuid::new_v4();
-    let open = open_slot(&a, &new_job(id, &context, 5), &a_id).await;
-    // Longer than the idle-in-transaction timeout the store's connections set.
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    assert!(
-        open.commit().await.is_err(),
-        "the database kept a silent transaction open"
-    );
-    assert!(b.get_job(id).await.unwrap().is_none());
-    assert_eq!(
-        b.submit_job(&new_job(Uuid::new_v4(), &context, 5), &b_id)
-            .await
-            .unwrap(),
-        SubmitOutcome::Running,
-        "the slot it held is free"
-    );
+    assert!(a.job_logs(adhoc.id).await.unwrap().unwrap().is_empty());
 }

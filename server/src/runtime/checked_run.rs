@@ -20,8 +20,9 @@ pub enum Checked {
 
 impl Runtime {
     /// Runs the entry's `validate` and, when the config passes, its `run` in
-    /// the same instance. `checked` hears what `validate` said as soon as it
-    /// is known; `None` is returned when the config did not pass. As in a
+    /// the same instance, once `go` says so. `checked` hears what `validate`
+    /// said as soon as it is known; `None` is returned when the config did
+    /// not pass, or `go` was dropped rather than sent. As in a
     /// check, `validate` gets no named objects and no clusters (they are
     /// granted for the run) and the check time limit, and what it logs is
     /// not kept.
@@ -30,6 +31,7 @@ impl Runtime {
         job: JobRun,
         cancel: CancellationToken,
         checked: oneshot::Sender<Checked>,
+        go: oneshot::Receiver<()>,
     ) -> Option<RunOutcome> {
         let JobRun {
             compiled,
@@ -56,24 +58,25 @@ impl Runtime {
                 let validated = runtime
                     .bounded(
                         async {
+                            let permit = runtime.instance_permit().await;
                             let for_checks = Capabilities::for_checks(journal.clone(), info);
                             let (mut store, instance) = runtime.instantiate(&compiled, &limits, for_checks).await?;
                             let verdict = instance.validate(&mut store, &entry, &config).await?;
-                            Ok((store, instance, verdict))
+                            Ok((permit, store, instance, verdict))
                         },
                         &check_limits,
                         &journal,
                         &cancel,
                     )
                     .await;
-                let (mut store, instance) = match validated {
+                let (_permit, mut store, instance) = match validated {
                     // Not heard: the caller let go of the slot (validate was
                     // too slow), and the job is to run elsewhere, not here.
-                    Ok((store, instance, Ok(()))) => match checked.send(Checked::Valid) {
-                        Ok(()) => (store, instance),
+                    Ok((permit, store, instance, Ok(()))) => match checked.send(Checked::Valid) {
+                        Ok(()) => (permit, store, instance),
                         Err(_) => return None,
                     },
-                    Ok((_, _, Err(problems))) => {
+                    Ok((_, _, _, Err(problems))) => {
                         let _ = checked.send(Checked::Invalid(problems));
                         return None;
                     }
@@ -84,6 +87,9 @@ impl Runtime {
                         return None;
                     }
                 };
+                if go.await.is_err() {
+                    return None;
+                }
                 journal.forget();
                 let state = store.data_mut();
                 state.objects = NamedObjects(objects);

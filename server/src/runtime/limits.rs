@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmtime::{Engine, ResourceLimiter};
+use wasmtime::{Enabled, Engine, PoolingAllocationConfig, ResourceLimiter};
 
 /// How often the engine's epoch advances: a guest in a tight loop yields to
 /// the scheduler this often, so kills and timeouts take effect within it.
@@ -109,6 +109,37 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Guest instances alive at once, in jobs and checks; more wait for one.
+pub(super) const POOLED_INSTANCES: u32 = 1_000;
+
+/// Instances come from a pool. Allocated on demand, each job's memory, tables
+/// and fiber stack were mapped and unmapped around it, and the page faults,
+/// unmapping and TLB flushes that cost took about a third of the server's
+/// CPU per trivial job; a pooled slot is reset in place and reused. Every
+/// instance holds one of `POOLED_INSTANCES` permits, so the pool's other
+/// limits are sized for components with several modules, memories and
+/// tables each; the memories reserve address space only (4 GiB each, for any context's
+/// limit: the limiter enforces the context's own).
+pub(super) fn pooling() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOLED_INSTANCES)
+        .total_core_instances(POOLED_INSTANCES * 16)
+        .total_memories(POOLED_INSTANCES * 4)
+        .total_tables(POOLED_INSTANCES * 16)
+        .total_stacks(POOLED_INSTANCES)
+        .max_memories_per_module(4)
+        .max_tables_per_module(16)
+        .max_core_instance_size(16 << 20)
+        .max_component_instance_size(16 << 20)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .max_memory_size(1 << 32)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+    pool
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 
 /// Guest calls made while checking an upload (`entries`) or a config
@@ -130,6 +130,9 @@ pub struct Runtime {
     /// Permits for `entries` and `validate` calls, which run outside any
     /// context's slots.
     checks: Arc<Semaphore>,
+    /// Permits for instances, one per slot of the pool: a job waits for one
+    /// rather than fail when the pool is exhausted.
+    instances: Arc<Semaphore>,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -174,9 +177,7 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
-        // Memory limits differ per context, so instances come from the
-        // on-demand allocator rather than a pool sized for the largest one;
-        // instantiation measured about 60 µs that way.
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(limits::pooling()));
         let engine = Engine::new(&config).map_err(|error| RuntimeError::Engine(format!("{error:#}")))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         let engine_error = |error: wasmtime::Error| RuntimeError::Engine(format!("{error:#}"));
@@ -189,6 +190,7 @@ impl Runtime {
             cache: Arc::new(ComponentCache::new(cache_dir)),
             executor: Arc::new(executor),
             checks: Arc::new(Semaphore::new(checks)),
+            instances: Arc::new(Semaphore::new(limits::POOLED_INSTANCES as usize)),
             engine,
             linker: Arc::new(linker),
             _ticker: Arc::new(ticker),
@@ -292,6 +294,7 @@ impl Runtime {
             let cancel = cancel.clone();
             async move {
                 let instance_call = async {
+                    let _permit = runtime.instance_permit().await;
                     let (mut store, instance) = runtime.instantiate(&compiled, &limits, capabilities).await?;
                     call(&mut store, &instance).await
                 };
@@ -388,6 +391,16 @@ impl Runtime {
             .await;
         journal.close();
         run_outcome(outcome, limits.result_max_bytes)
+    }
+
+    /// Held for an instance's whole life, and declared before its store so
+    /// that it is dropped after it: the store's pool slot is free by then.
+    async fn instance_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.instances
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     async fn instantiate(

@@ -133,6 +133,8 @@ impl Scheduler {
                         "this server's lease expired and other servers ended its running jobs; stopping them here and joining again"
                     );
                     self.stop_all("the server lost its lease to the database while the job was running");
+                    // The reaper freed them; any taken since go back too.
+                    self.release(self.holds().all_wanted());
                     if let Err(error) = self.register().await {
                         tracing::warn!(%error, "could not join again");
                         failing = true;
@@ -241,14 +243,20 @@ impl Scheduler {
                     next = notifications.next() => next,
                 };
                 match next {
-                    Ok(Notification::Queued) => inner.wake.notify_one(),
+                    Ok(Notification::Queued(queue)) => {
+                        self.jobs_wait(&queue);
+                        inner.wake.notify_one();
+                    }
                     Ok(Notification::Kill { server }) => {
                         if server.is_none_or(|server| server == inner.me.id) {
                             inner.wake.notify_one();
                         }
                     }
                     Ok(Notification::Ended(id)) => inner.waiters.ended(id),
-                    Ok(Notification::Context(name)) => self.forget_context(&name),
+                    Ok(Notification::Context(name)) => {
+                        self.jobs_wait(&name);
+                        self.forget_context(&name);
+                    }
                     Ok(Notification::Reconnected) => self.missed_notifications(),
                     Err(error) => {
                         tracing::debug!(%error, "lost the notifications' connection");
@@ -303,6 +311,7 @@ impl Scheduler {
                 }
                 Err(error) => tracing::debug!(%error, "could not look for kills"),
             }
+            self.sweep_holds().await;
             round = round.wrapping_add(1);
             if round.is_multiple_of(RECONCILE_EVERY) && !inner.shutting_down.is_cancelled() && !fenced {
                 self.take_up_orphans(&mut suspects).await;

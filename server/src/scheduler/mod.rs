@@ -8,8 +8,11 @@ mod clusters;
 mod context;
 mod contexts;
 mod entries;
+mod held_run;
+mod holds;
 mod membership;
 mod objects;
+mod recorder;
 mod run;
 mod submit;
 mod versions;
@@ -197,6 +200,10 @@ struct Inner {
     /// The jobs this server runs (or has claimed and is starting).
     running: Mutex<HashMap<Uuid, KillSwitch>>,
     waiters: Waiters,
+    /// The slots this server holds for its sync jobs.
+    holds: holds::Holds,
+    /// Writes the ends of the jobs that ran in them, many to a commit.
+    recorder: recorder::EndRecorder,
     tasks: TaskTracker,
     shutting_down: CancellationToken,
     /// Wakes the loop that claims waiting jobs and stops killed ones.
@@ -228,14 +235,16 @@ impl Scheduler {
         // stops the start, with the reason.
         let adhoc_connections = Connections::open(&Default::default(), &settings.clusters, "ad-hoc contexts")
             .map_err(|error| SchedulerError::InvalidContext(format!("the server's cluster settings: {error}")))?;
+        let me = ServerId {
+            id: Uuid::new_v4(),
+            name: identity.name.clone(),
+        };
         let scheduler = Scheduler {
             inner: Arc::new(Inner {
+                recorder: recorder::EndRecorder::start(store.clone(), me.clone()),
                 store,
                 runtime,
-                me: ServerId {
-                    id: Uuid::new_v4(),
-                    name: identity.name.clone(),
-                },
+                me,
                 identity,
                 settings,
                 contexts: Mutex::new(HashMap::new()),
@@ -243,6 +252,7 @@ impl Scheduler {
                 adhoc_connections,
                 running: Mutex::new(HashMap::new()),
                 waiters: Waiters::default(),
+                holds: holds::Holds::default(),
                 tasks: TaskTracker::new(),
                 shutting_down: CancellationToken::new(),
                 wake: Notify::new(),
@@ -303,6 +313,9 @@ impl Scheduler {
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         inner.shutting_down.cancel();
+        // Free for the other servers now; those in use go as their jobs end.
+        let idle = self.holds().close();
+        self.release_now(idle).await;
         let running: Vec<KillSwitch> = self.running().values().cloned().collect();
         for kill in running {
             kill.pull("the server shut down while the job was running");

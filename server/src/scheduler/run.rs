@@ -4,9 +4,9 @@
 //! slot was handed to.
 
 use super::objects::ContextObjects;
-use super::{JobSpec, KillSwitch, Scheduler, SchedulerError, SchedulerResult};
+use super::{JobSpec, KillSwitch, Scheduler, SchedulerError};
 use crate::runtime::{Capabilities, Checked, JobFailure, JobInfo, JobRun, Journal, RunLimits, RunOutcome};
-use crate::store::{JobEnd, JobStatus, LogLine, OpenSubmission, PendingJobRow, Store};
+use crate::store::{JobEnd, JobStatus, LogLine, PendingJobRow, Store};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,19 +16,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// How long a sync job's submission may stay uncommitted while it runs: a
-/// job that ends within it is recorded in one commit with its end (most sync
-/// jobs take a millisecond or so). Meanwhile the job is seen only by this
-/// server, and its slot and a database connection are held.
-const OPEN_WINDOW: Duration = Duration::from_millis(20);
-/// How long a `validate` may hold an open submission's slot (and its
-/// connection, and the locks that keep its app and context): most take
-/// microseconds. A slower one lets go, and the job is submitted the ordinary
-/// way (validated again, in an instance of its own, before any slot). Not
-/// shorter: with 16 clients on two cores a verdict can wait tens of
-/// milliseconds for a thread, and with 100 ms the rate at 16 clients fell
-/// from about 0.4 of pgbench's to 0.22-0.28 in back-to-back benchmarks.
-const CHECK_WINDOW: Duration = Duration::from_secs(1);
 /// How often a running job's logs and progress are written to the store.
 const JOURNAL_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often an end the database refuses is tried before it is recorded plainly.
@@ -62,7 +49,7 @@ impl Scheduler {
     }
 
     /// Loads and runs a claimed job; returns the job its slot went to next.
-    async fn run_claimed(&self, id: Uuid) -> Option<Uuid> {
+    pub(super) async fn run_claimed(&self, id: Uuid) -> Option<Uuid> {
         let kill = self.running().entry(id).or_default().clone();
         if self.inner.shutting_down.is_cancelled() {
             // Claimed as the server began to stop: back to the queue, for
@@ -133,109 +120,14 @@ impl Scheduler {
         self.complete(run, kill).await
     }
 
-    /// Runs a sync job whose slot is held by an open submission (see
-    /// `Store::submit_job_open`): `validate` and `run` in one instance. A
-    /// config that does not pass lets go of the slot, and nothing is
-    /// recorded. A job that ends within `OPEN_WINDOW` of passing is written
-    /// once, as it ended; one that runs longer is recorded RUNNING then,
-    /// visible to all, and goes on as any other. An error (the database went
-    /// away in those milliseconds) is the client's answer, as for a
-    /// submission refused; the job may or may not be recorded, as with any
-    /// commit whose answer is lost.
-    pub(super) async fn run_open(
-        &self,
-        spec: JobSpec,
-        kill: KillSwitch,
-        open: Box<OpenSubmission>,
-    ) -> SchedulerResult<OpenRun> {
-        let inner = &self.inner;
-        let id = spec.info.id;
-        let (checked, mut verdict) = oneshot::channel();
-        // Its own token, so that giving up on a slow `validate` is no kill.
-        let stop = kill.cancel.child_token();
-        let mut run = self.start_run(spec, stop.clone(), Some(checked));
-        let verdict = match tokio::time::timeout(CHECK_WINDOW, &mut verdict).await {
-            Ok(verdict) => verdict,
-            // Closed first, so that a `validate` passing just now cannot go on
-            // to run: either its verdict is here, or its run never starts.
-            Err(_) => {
-                verdict.close();
-                match verdict.try_recv() {
-                    Ok(verdict) => Ok(verdict),
-                    Err(_) => {
-                        stop.cancel();
-                        open.abandon().await;
-                        return Ok(OpenRun::SlowCheck);
-                    }
-                }
-            }
-        };
-        let refusal = match verdict {
-            Ok(Checked::Valid) => None,
-            Ok(Checked::Invalid(problems)) => Some(SchedulerError::ValidationFailed(problems)),
-            Ok(Checked::Failed(_)) if inner.shutting_down.is_cancelled() => Some(SchedulerError::ShuttingDown),
-            // Stopped by a kill while it validated: this server lost its
-            // lease, or (rarely, the id is the answer's) a client killed it.
-            Ok(Checked::Failed(_)) if kill.cancel.is_cancelled() => Some(match kill.reason() {
-                Some((_, false)) => SchedulerError::JobEnded {
-                    id,
-                    status: JobStatus::Killed,
-                },
-                _ => SchedulerError::LeaseLost,
-            }),
-            Ok(Checked::Failed(failure)) => Some(SchedulerError::ValidateCrashed(failure)),
-            Err(_) => Some(SchedulerError::ValidateCrashed(JobFailure {
-                class: "Internal".into(),
-                message: "the validation's task failed".into(),
-            })),
-        };
-        if let Some(refusal) = refusal {
-            self.running().remove(&id);
-            open.abandon().await;
-            return Err(refusal);
-        }
-        match tokio::time::timeout(OPEN_WINDOW, &mut run.handle).await {
-            Ok(outcome) => {
-                let end = end_of(outcome_of(outcome), &kill, &run.journal, 0, Vec::new());
-                let hand_over = !inner.shutting_down.is_cancelled();
-                let recorded = open.end_and_commit(&end, hand_over).await;
-                self.running().remove(&id);
-                inner.waiters.ended(id);
-                let next = recorded?.next;
-                tracing::info!(job = %id, status = %end.status, "job ended");
-                if let Some(next) = next {
-                    self.running().entry(next).or_default();
-                    self.spawn_claimed(next);
-                }
-                Ok(OpenRun::Ended(end))
-            }
-            Err(_) => {
-                // Whether a commit that failed took effect is unknown (its
-                // answer may be what was lost), so the job goes on either
-                // way: recorded, its end is too; not, its end finds no row.
-                // It stays known here, so it is not taken up again as an
-                // orphan. The client is told of the failure.
-                let committed = open.commit().await;
-                let scheduler = self.clone();
-                inner.tasks.spawn(async move {
-                    let mut next = scheduler.complete(run, kill).await;
-                    while let Some(id) = next.take() {
-                        next = scheduler.run_claimed(id).await;
-                    }
-                });
-                committed?;
-                Ok(OpenRun::Running)
-            }
-        }
-    }
-
     /// Starts the job's run on the guest executor; with `checked`, after its
-    /// `validate` in the same instance, which `checked` hears of.
-    fn start_run(
+    /// `validate` in the same instance, which `checked` hears of, and once
+    /// `go` says so.
+    pub(super) fn start_run(
         &self,
         spec: JobSpec,
         cancel: CancellationToken,
-        checked: Option<oneshot::Sender<Checked>>,
+        checked: Option<(oneshot::Sender<Checked>, oneshot::Receiver<()>)>,
     ) -> StartedRun {
         let inner = &self.inner;
         let journal = Arc::new(Journal::new(spec.limits.log_max_bytes as usize));
@@ -262,8 +154,8 @@ impl Scheduler {
         let handle = inner.tasks.spawn(async move {
             match checked {
                 // A run whose config did not pass: nobody looks at its outcome.
-                Some(checked) => runtime
-                    .validate_and_run(run, cancel, checked)
+                Some((checked, go)) => runtime
+                    .validate_and_run(run, cancel, checked, go)
                     .await
                     .unwrap_or(RunOutcome::Killed),
                 None if cancel.is_cancelled() => RunOutcome::Killed,
@@ -279,7 +171,7 @@ impl Scheduler {
 
     /// Waits for a started run, writing its journal to the store meanwhile,
     /// and records its end; returns the job its slot went to.
-    async fn complete(&self, mut run: StartedRun, kill: KillSwitch) -> Option<Uuid> {
+    pub(super) async fn complete(&self, mut run: StartedRun, kill: KillSwitch) -> Option<Uuid> {
         let inner = &self.inner;
         let id = run.id;
         let flushing = CancellationToken::new();
@@ -369,26 +261,15 @@ impl Scheduler {
     }
 }
 
-/// What became of a sync job run in its open submission.
-pub(super) enum OpenRun {
-    /// It ended, and is recorded so.
-    Ended(JobEnd),
-    /// It runs on, recorded RUNNING.
-    Running,
-    /// Its `validate` took too long to hold a slot for: nothing is recorded,
-    /// and the job is for the ordinary way.
-    SlowCheck,
-}
-
 /// A run going on the guest executor.
-struct StartedRun {
+pub(super) struct StartedRun {
     id: Uuid,
-    journal: Arc<Journal>,
-    handle: JoinHandle<RunOutcome>,
+    pub(super) journal: Arc<Journal>,
+    pub(super) handle: JoinHandle<RunOutcome>,
 }
 
 /// A run's outcome, or the failure of its task.
-fn outcome_of(joined: Result<RunOutcome, tokio::task::JoinError>) -> RunOutcome {
+pub(super) fn outcome_of(joined: Result<RunOutcome, tokio::task::JoinError>) -> RunOutcome {
     joined.unwrap_or_else(|error| {
         RunOutcome::Failed(JobFailure {
             class: "Internal".into(),
@@ -400,7 +281,13 @@ fn outcome_of(joined: Result<RunOutcome, tokio::task::JoinError>) -> RunOutcome 
 /// How a run ended, as the store records it: with its status, the last of
 /// its journal (after the lines from `first_seq` on that were not written,
 /// `logs`) and its progress.
-fn end_of(outcome: RunOutcome, kill: &KillSwitch, journal: &Journal, first_seq: i32, mut logs: Vec<LogLine>) -> JobEnd {
+pub(super) fn end_of(
+    outcome: RunOutcome,
+    kill: &KillSwitch,
+    journal: &Journal,
+    first_seq: i32,
+    mut logs: Vec<LogLine>,
+) -> JobEnd {
     let last = journal.drain();
     logs.extend(last.lines.into_iter().map(|line| LogLine {
         at: line.at,
@@ -430,7 +317,7 @@ fn end_of(outcome: RunOutcome, kill: &KillSwitch, journal: &Journal, first_seq: 
 }
 
 /// An end without a result.
-fn plain_end(status: JobStatus, class: &str, message: String) -> JobEnd {
+pub(super) fn plain_end(status: JobStatus, class: &str, message: String) -> JobEnd {
     JobEnd {
         status,
         ended_at: Utc::now(),

@@ -1,16 +1,16 @@
 //! Submission: a job checked against its app, context and config, and
 //! recorded to run at once, to wait in its queue, or refused.
 //!
-//! A sync job whose pool has a slot free takes the fast way: the slot is held
-//! by a lock in a transaction left open, `validate` and `run` share one
-//! instance of the component, and the job is written once, as it ended
-//! (`run_open`). Any other job is validated, then recorded by `submit_job`.
+//! A sync job whose pool has a slot free takes the fast way: it runs in a
+//! slot this server holds (`holds`), `validate` and `run` share one instance
+//! of the component, and the job is written once, as it ended (`run_held`).
+//! Any other job is validated, then recorded by `submit_job`.
 
 use super::entries::{adhoc_context_name, choose_entry};
-use super::run::OpenRun;
+use super::held_run::{HeldJob, HeldRun};
 use super::{JobSpec, KillSwitch, Scheduler, SchedulerError, SchedulerResult, Submission, Submitted};
 use crate::runtime::{JobInfo, RuntimeError};
-use crate::store::{NewJob, Opened, SubmitOutcome};
+use crate::store::{HeldCheck, Holding, NewJob, SubmitOutcome};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -141,35 +141,47 @@ impl Scheduler {
             until_run: true,
         };
         let outcome = if submission.sync {
-            match inner.store.submit_job_open(&new_job, &inner.me).await {
-                Ok(Opened::Slot(open)) => {
+            match self.take_held_slot(&new_job).await {
+                Ok((Holding::Held(hold), to_check)) => {
+                    let row = new_job.recorded(SubmitOutcome::Running, &inner.me);
+                    let held = HeldJob {
+                        job: row.clone(),
+                        config: submission.config.clone(),
+                        hold: hold.clone(),
+                    };
                     // On a task of its own, so that a client going away
                     // while it runs does not drop it half done.
                     // That task lets go of the job, unless it is handed back.
                     let (scheduler, spec, kill) = (self.clone(), spec.clone(), kill.clone());
+                    let (passed, checked_here) = tokio::sync::oneshot::channel();
                     known.until_run = false;
-                    let ran = inner
+                    let task = inner
                         .tasks
-                        .spawn(async move { scheduler.run_open(spec, kill, open).await })
-                        .await
-                        .map_err(|error| {
-                            self.running().remove(&id);
-                            SchedulerError::Runtime(RuntimeError::Engine(format!("a job's task failed: {error}")))
-                        })?;
-                    known.until_run = matches!(ran, Ok(OpenRun::SlowCheck));
-                    let row = new_job.recorded(SubmitOutcome::Running, &inner.me);
+                        .spawn(async move { scheduler.run_held(spec, kill, held, checked_here).await });
+                    // Made while `validate` runs: the run waits for it.
+                    let check = match to_check {
+                        true => inner.store.check_held(&new_job, &inner.me, &hold).await,
+                        false => Ok(HeldCheck::Ok),
+                    };
+                    let _ = passed.send(check);
+                    let ran = task.await.map_err(|error| {
+                        self.running().remove(&id);
+                        SchedulerError::Runtime(RuntimeError::Engine(format!("a job's task failed: {error}")))
+                    })?;
+                    known.until_run = matches!(ran, Ok(HeldRun::SlowCheck | HeldRun::NotRun(_)));
                     match ran {
-                        Ok(OpenRun::Ended(end)) => return Ok(submitted(end.recorded(row), true)),
-                        Ok(OpenRun::Running) => return Ok(submitted(row, false)),
-                        Ok(OpenRun::SlowCheck) => None,
+                        Ok(HeldRun::Ended(end)) => return Ok(submitted(end.recorded(row), true)),
+                        Ok(HeldRun::Running) => return Ok(submitted(row, false)),
+                        Ok(HeldRun::SlowCheck) => None,
+                        Ok(HeldRun::NotRun(answer)) => answer,
                         Err(error @ (SchedulerError::ValidationFailed(_) | SchedulerError::ValidateCrashed(_))) => {
                             return Err(checked(error));
                         }
                         Err(error) => return Err(error),
                     }
                 }
-                Ok(Opened::Busy) => None,
-                Ok(Opened::Refused(outcome)) => Some(Ok(outcome)),
+                Ok((Holding::Busy, _)) => None,
+                Ok((Holding::Refused(outcome), _)) => Some(Ok(outcome)),
                 Err(error) => Some(Err(error)),
             }
         } else {

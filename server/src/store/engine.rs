@@ -124,17 +124,6 @@ pub enum SubmitOutcome {
     NoLease,
 }
 
-/// What `submit_job_open` did.
-pub enum Opened {
-    /// It holds a slot for the job, which is not written yet.
-    Slot(Box<OpenSubmission>),
-    /// No slot is free, or jobs wait ahead of it: nothing was recorded, and
-    /// the job is for `submit_job`.
-    Busy,
-    /// Not recorded, as `submit_job` would refuse it.
-    Refused(SubmitOutcome),
-}
-
 /// A log line a job wrote.
 #[derive(Debug, Clone)]
 pub struct LogLine {
@@ -190,56 +179,6 @@ impl Store {
         submit_in(&self.pool, job, server).await
     }
 
-    /// For a sync job: when its pool has a slot free and nobody waits ahead
-    /// of it, holds that slot by a lock in a transaction left open, and does
-    /// not write the job yet; it is written once, when it has ended
-    /// (`OpenSubmission`). Otherwise records nothing.
-    pub async fn submit_job_open(&self, job: &NewJob<'_>, server: &ServerId) -> StoreResult<Opened> {
-        let (queue, pool) = queue_and_pool(job, server);
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT outcome, slot FROM jobserver_take_slot($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(job.app_name)
-            .bind(job.app_version)
-            .bind(job.latest)
-            .bind(job.context)
-            .bind(job.adhoc)
-            .bind(job.context_created)
-            .bind(&queue)
-            .bind(&pool)
-            .bind(server.id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let outcome: String = row.try_get("outcome")?;
-        let refused = match outcome.as_str() {
-            "slot" => None,
-            "no-slot" => {
-                tx.rollback().await?;
-                return Ok(Opened::Busy);
-            }
-            "no-app" => Some(SubmitOutcome::NoApp),
-            "stale-version" => Some(SubmitOutcome::StaleVersion),
-            "no-lease" => Some(SubmitOutcome::NoLease),
-            _ => Some(SubmitOutcome::NoContext),
-        };
-        if let Some(outcome) = refused {
-            tx.rollback().await?;
-            return Ok(Opened::Refused(outcome));
-        }
-        let open = OpenSubmission {
-            tx,
-            held: HeldJob {
-                job: job.recorded(SubmitOutcome::Running, server),
-                server: server.clone(),
-                config: job.config.to_string(),
-                queue,
-                pool,
-                slot: row.try_get("slot")?,
-            },
-            db: self.pool.clone(),
-        };
-        Ok(Opened::Slot(Box::new(open)))
-    }
-
     /// Records the end of a job `server` runs, with its last logs and
     /// progress, and frees its slot: handed to the next waiting job when
     /// `hand_over`, else left for any server.
@@ -286,15 +225,22 @@ async fn submit_in<'e>(
             running: row.try_get::<i32, _>("running")?.max(0) as u32,
             queued: row.try_get::<i32, _>("queued")?.max(0) as u32,
         },
+        other => submit_outcome(other),
+    })
+}
+
+/// A refusal, as the engine's functions name it.
+pub(super) fn submit_outcome(outcome: &str) -> SubmitOutcome {
+    match outcome {
         "no-app" => SubmitOutcome::NoApp,
         "stale-version" => SubmitOutcome::StaleVersion,
         "no-lease" => SubmitOutcome::NoLease,
         _ => SubmitOutcome::NoContext,
-    })
+    }
 }
 
 /// The queue a job waits in and the pool of slots it runs in.
-fn queue_and_pool(job: &NewJob<'_>, server: &ServerId) -> (String, String) {
+pub fn queue_and_pool(job: &NewJob<'_>, server: &ServerId) -> (String, String) {
     if job.adhoc {
         (ADHOC_QUEUE.to_string(), adhoc_pool(server.id))
     } else {
@@ -349,121 +295,6 @@ async fn end_in<'e>(
         ended: row.try_get("ended")?,
         next: row.try_get("next_job")?,
     })
-}
-
-/// A submission whose job holds a slot, by a lock in a transaction not
-/// committed yet, and is not written: nobody else sees the job until it is.
-/// It holds a connection and the slot, so it must be ended or committed
-/// promptly (the database ends a transaction left idle for long).
-pub struct OpenSubmission {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    held: HeldJob,
-    /// For what follows the transaction.
-    db: sqlx::PgPool,
-}
-
-/// The job of an open submission, as it will be recorded, and its slot.
-struct HeldJob {
-    job: JobRow,
-    server: ServerId,
-    config: String,
-    queue: String,
-    pool: String,
-    slot: i32,
-}
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-impl HeldJob {
-    /// The job, its slot and its server: the first sixteen arguments of
-    /// `jobserver_record_running` and of `jobserver_record_ended`.
-    fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
-        let job = &self.job;
-        query
-            .bind(job.id)
-            .bind(&job.app_name)
-            .bind(job.app_version)
-            .bind(&job.blob_hash)
-            .bind(&job.class_path)
-            .bind(&job.context)
-            .bind(job.adhoc)
-            .bind(&self.config)
-            .bind(job.submitted_at)
-            .bind(job.timeout_ms)
-            .bind(job.memory_limit)
-            .bind(&self.queue)
-            .bind(&self.pool)
-            .bind(self.slot)
-            .bind(self.server.id)
-            .bind(&self.server.name)
-    }
-}
-
-impl OpenSubmission {
-    /// Lets go of the slot, recording nothing (the job is not to run here
-    /// and now), and tells the servers of jobs that waited meanwhile that
-    /// the slot is free. A failure is only logged: the transaction ends with
-    /// its connection, and the lock with it.
-    pub async fn abandon(self) {
-        let id = self.held.job.id;
-        if let Err(error) = self.tx.rollback().await {
-            tracing::warn!(job = %id, %error, "could not roll back a submission");
-        }
-        let told = sqlx::query(
-            "SELECT pg_notify('jobserver_queued', $1)
-              WHERE EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'STARTED')",
-        )
-        .bind(&self.held.queue)
-        .execute(&self.db)
-        .await;
-        if let Err(error) = told {
-            tracing::warn!(job = %id, %error, "could not tell of a slot let go; the servers' polling will find it");
-        }
-    }
-
-    /// Records the job RUNNING in its slot, visible to all, as `submit_job`
-    /// would have.
-    pub async fn commit(mut self) -> StoreResult<()> {
-        let query = sqlx::query(
-            "SELECT jobserver_record_running($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16)",
-        );
-        self.held.bind(query).execute(&mut *self.tx).await?;
-        Ok(self.tx.commit().await?)
-    }
-
-    /// Records the job as it ended, its slot handed to the next waiting job
-    /// when `hand_over`, and commits: one write of the job, one commit.
-    pub async fn end_and_commit(mut self, end: &JobEnd, hand_over: bool) -> StoreResult<EndOutcome> {
-        let (progress, progress_message) = match &end.progress {
-            Some((fraction, message)) => (Some(*fraction), message.as_deref().map(storable)),
-            None => (None, None),
-        };
-        let (times, levels, messages) = log_columns(&end.logs);
-        let query = sqlx::query(
-            "SELECT next_job FROM jobserver_record_ended(
-                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, $18, $19::json, $20, $21, $22, $23, $24, $25, $26, $27)",
-        );
-        let row = self
-            .held
-            .bind(query)
-            .bind(end.status.as_str())
-            .bind(end.ended_at)
-            .bind(end.result.as_deref())
-            .bind(end.error_class.as_deref())
-            .bind(end.error_message.as_deref().map(storable))
-            .bind(progress)
-            .bind(progress_message)
-            .bind(&times)
-            .bind(&levels)
-            .bind(&messages)
-            .bind(hand_over)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let next: Option<Uuid> = row.try_get("next_job")?;
-        self.tx.commit().await?;
-        Ok(EndOutcome { ended: true, next })
-    }
 }
 
 impl Store {

@@ -7,6 +7,7 @@
 mod artifacts;
 mod contexts;
 mod engine;
+mod held;
 mod jobs;
 pub mod local_postgres;
 mod named_objects;
@@ -18,7 +19,10 @@ mod text;
 pub use artifacts::EntryRow;
 pub use artifacts::{AppSummaryRow, AppVersionRow, DeleteAppOutcome, NewAppVersion};
 pub use contexts::{ContextRow, DeletedContext};
-pub use engine::{EndOutcome, JobEnd, KillOutcome, LogLine, NewJob, OpenSubmission, Opened, ServerId, SubmitOutcome};
+pub use engine::{
+    ADHOC_QUEUE, EndOutcome, JobEnd, KillOutcome, LogLine, NewJob, ServerId, SubmitOutcome, adhoc_pool, queue_and_pool,
+};
+pub use held::{HeldCheck, HeldEnd, Hold, Holding, Recorded};
 pub use jobs::{JobListFilter, JobLogRow, JobRow, PendingJobRow};
 pub use named_objects::SwapOutcome;
 pub use notifications::{Notification, Notifications};
@@ -44,6 +48,15 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 impl StoreError {
+    /// The database went away, as `message` says: what `is_unavailable`
+    /// takes it for, for each of several callers that one failure failed.
+    pub fn unavailable(message: String) -> StoreError {
+        StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            message,
+        )))
+    }
+
     /// The database cannot be reached (or gives no connection in time): worth
     /// a 503 and a retry, unlike a query it refused.
     pub fn is_unavailable(&self) -> bool {
@@ -84,10 +97,10 @@ impl Store {
     /// Connects (waiting a while for a database that is still starting) and
     /// applies the migrations in `migrations/`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
-        // A sync job's submission stays open while the job runs (20 ms at
-        // most, see `submit_job_open`), holding locks others may wait for:
-        // should its server freeze or lose the network then, the database
-        // ends the transaction itself instead of keeping them for hours.
+        // A transaction holds locks others may wait for (a context's
+        // deletion, a queue's length): should its server freeze or lose the
+        // network mid-way, the database ends it itself instead of keeping
+        // them for hours.
         let options = PgConnectOptions::from_str(url)?
             .application_name("jobserver")
             .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT)]);

@@ -16,8 +16,8 @@ const CHANNELS: [&str; 4] = [
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
-    /// A job waits, or slots were freed: claim what can run.
-    Queued,
+    /// Jobs wait in this queue, or (empty) slots were freed: claim what can run.
+    Queued(String),
     /// Someone asked this server (or another, when it is not ours) to kill a job.
     Kill { server: Option<Uuid> },
     /// A job ended.
@@ -57,7 +57,7 @@ impl Notifications {
                 Err(_) => Notification::Reconnected,
             },
             "jobserver_contexts" => Notification::Context(payload.to_string()),
-            _ => Notification::Queued,
+            _ => Notification::Queued(payload.to_string()),
         })
     }
 }

@@ -83,7 +83,7 @@ impl Store {
         Ok(renewed.rows_affected() == 1)
     }
 
-    /// A clean stop: the lease and the server's ad-hoc slots go. Its jobs
+    /// A clean stop: the lease, the slots it holds and its ad-hoc slots go. Its jobs
     /// have ended by then; any the store still has RUNNING on it (an end it
     /// could not record, a claim whose answer was lost) end ERROR here, since
     /// no lease will be left to end them. Its waiting ones stay for any server.
@@ -115,6 +115,10 @@ impl Store {
             .await?;
         sqlx::query("SELECT pg_notify('jobserver_ended', job::text) FROM UNNEST($1::uuid[]) AS job")
             .bind(&left)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE slots SET job_id = NULL, held_by = NULL WHERE held_by = $1")
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM slots WHERE pool = $1")

@@ -320,3 +320,57 @@ async fn after_an_outage_longer_than_a_lease_no_server_takes_another_for_dead() 
     }
     assert_eq!(field_of_each(&a.api().get("/servers").await.body, "name"), ["a", "b"]);
 }
+
+/// A server keeps the slot its sync jobs ran in for the next ones: a job
+/// that waits for it on another server gets it, even while sync jobs keep
+/// coming, and deleting the context there lets it go.
+#[tokio::test]
+async fn a_slot_kept_for_sync_jobs_on_one_server_goes_to_jobs_waiting_on_another() {
+    let (a, b) = two_servers().await;
+    let (on_a, on_b) = (a.api(), b.api());
+    assert_eq!(
+        on_a.post("/contexts/one?num-cpu-cores=1&max-queued-jobs=10", "")
+            .await
+            .status,
+        200
+    );
+    let sync = "appName=testjobs&classPath=noop&context=one&sync=true";
+    for _ in 0..5 {
+        let reply = on_a.submit(sync, "").await;
+        assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+        assert_eq!(reply.body["server"], "a");
+    }
+    let waiting = start_job(&on_b, "appName=testjobs&classPath=noop&context=one", "").await;
+    let report = on_b.wait_until_ended(&waiting, WAIT).await;
+    assert_eq!(report["status"], "FINISHED", "{report}");
+
+    // Sync jobs on a, one after another, while b's jobs wait: none starves.
+    let busy = {
+        let on_a = on_a.clone();
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                let reply = on_a.submit(sync, "").await;
+                assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+            }
+        })
+    };
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        waiting.push(start_job(&on_b, "appName=testjobs&classPath=noop&context=one", "").await);
+    }
+    for id in &waiting {
+        let report = on_b.wait_until_ended(id, WAIT).await;
+        assert_eq!(report["status"], "FINISHED", "{report}");
+    }
+    busy.await.unwrap();
+
+    // Deleted and made again on b while a keeps its slot: a's next sync job
+    // runs in the new context.
+    assert_eq!(on_a.submit(sync, "").await.body["status"], "FINISHED");
+    assert_eq!(on_b.delete("/contexts/one").await.status, 200);
+    assert_eq!(on_b.post("/contexts/one?num-cpu-cores=1", "").await.status, 200);
+    let reply = on_a.submit(sync, "").await;
+    assert_eq!(reply.body["status"], "FINISHED", "{reply:?}");
+    let report = on_b.get("/contexts/one").await;
+    assert_eq!(report.body["runningJobs"], json!([]), "{report:?}");
+}

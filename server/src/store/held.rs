@@ -1,0 +1,313 @@
+//! Slots a server holds for its sync jobs, and the ends of the jobs that ran
+//! in them, written many to a commit (migration 0008 says how it is sound).
+
+use super::engine::{queue_and_pool, submit_outcome};
+use super::text::storable;
+use super::{JobEnd, JobRow, NewJob, ServerId, Store, StoreResult, SubmitOutcome};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A slot a server holds: `token` stands in its `job_id` while it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub pool: String,
+    /// The queue whose jobs the slot is for.
+    pub queue: String,
+    pub slot: i32,
+    pub token: Uuid,
+}
+
+/// What `hold_slot` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Holding {
+    Held(Hold),
+    /// No slot is free, or jobs wait ahead: nothing was taken.
+    Busy,
+    /// As `submit_job` would refuse the job.
+    Refused(SubmitOutcome),
+}
+
+/// What `check_held` found for a job about to run in a held slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldCheck {
+    Ok,
+    /// Jobs wait in its queue: the slot is theirs.
+    Waiting,
+    /// The hold is gone (its context was deleted, or the server reaped).
+    NoHold,
+    Refused(SubmitOutcome),
+}
+
+/// A job that ran in a held slot, as it ended.
+#[derive(Debug, Clone)]
+pub struct HeldEnd {
+    /// As submitted and started (`NewJob::recorded`).
+    pub job: JobRow,
+    pub config: String,
+    pub hold: Hold,
+    pub end: JobEnd,
+}
+
+/// How `record_held` wrote a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    AsEnded,
+    /// Its hold was gone, its context deleted: written KILLED, with the
+    /// error `record_held` was given.
+    ContextGone,
+}
+
+impl Store {
+    /// Takes a free slot of the job's pool for `server` to hold, with the
+    /// checks of a submission; `token` is the hold's.
+    pub async fn hold_slot(&self, job: &NewJob<'_>, server: &ServerId, token: Uuid) -> StoreResult<Holding> {
+        let (queue, pool) = queue_and_pool(job, server);
+        let row = sqlx::query("SELECT outcome, slot FROM jobserver_hold_slot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(job.app_name)
+            .bind(job.app_version)
+            .bind(job.latest)
+            .bind(job.context)
+            .bind(job.adhoc)
+            .bind(job.context_created)
+            .bind(&queue)
+            .bind(&pool)
+            .bind(server.id)
+            .bind(token)
+            .fetch_one(&self.pool)
+            .await?;
+        let outcome: String = row.try_get("outcome")?;
+        Ok(match outcome.as_str() {
+            "slot" => Holding::Held(Hold {
+                pool,
+                queue,
+                slot: row.try_get("slot")?,
+                token,
+            }),
+            "no-slot" => Holding::Busy,
+            other => Holding::Refused(submit_outcome(other)),
+        })
+    }
+
+    /// The checks of a submission, for a job about to run in `hold`, which
+    /// `server` holds; and that it still does. Reads only.
+    pub async fn check_held(&self, job: &NewJob<'_>, server: &ServerId, hold: &Hold) -> StoreResult<HeldCheck> {
+        let outcome: String =
+            sqlx::query_scalar("SELECT jobserver_check_held($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                .bind(job.app_name)
+                .bind(job.app_version)
+                .bind(job.latest)
+                .bind(job.context)
+                .bind(job.adhoc)
+                .bind(job.context_created)
+                .bind(&hold.queue)
+                .bind(server.id)
+                .bind(&hold.pool)
+                .bind(hold.slot)
+                .bind(hold.token)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(match outcome.as_str() {
+            "ok" => HeldCheck::Ok,
+            "waiting" => HeldCheck::Waiting,
+            "no-hold" => HeldCheck::NoHold,
+            other => HeldCheck::Refused(submit_outcome(other)),
+        })
+    }
+
+    /// Writes jobs that ran in slots `server` holds, as they ended, in one
+    /// statement and one commit; a job whose hold is gone is written KILLED
+    /// with the error `gone`. `None` when the server has no lease: nothing
+    /// was written.
+    pub async fn record_held(
+        &self,
+        server: &ServerId,
+        gone: &str,
+        ended: &[HeldEnd],
+    ) -> StoreResult<Option<HashMap<Uuid, Recorded>>> {
+        let columns = HeldColumns::of(ended);
+        let rows = sqlx::query(
+            "SELECT job_id, held FROM jobserver_record_held($1, $2, $3,
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
+        )
+        .bind(server.id)
+        .bind(&server.name)
+        .bind(gone)
+        .bind(&columns.ids)
+        .bind(&columns.apps)
+        .bind(&columns.versions)
+        .bind(&columns.blobs)
+        .bind(&columns.classes)
+        .bind(&columns.contexts)
+        .bind(&columns.adhoc)
+        .bind(&columns.configs)
+        .bind(&columns.submitted)
+        .bind(&columns.timeouts)
+        .bind(&columns.memories)
+        .bind(&columns.queues)
+        .bind(&columns.pools)
+        .bind(&columns.slots)
+        .bind(&columns.holds)
+        .bind(&columns.statuses)
+        .bind(&columns.ended)
+        .bind(&columns.results)
+        .bind(&columns.error_classes)
+        .bind(&columns.error_messages)
+        .bind(&columns.progress)
+        .bind(&columns.progress_messages)
+        .bind(&columns.log_jobs)
+        .bind(&columns.log_seqs)
+        .bind(&columns.log_times)
+        .bind(&columns.log_levels)
+        .bind(&columns.log_messages)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() && !ended.is_empty() {
+            return Ok(None);
+        }
+        let mut recorded = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let held: bool = row.try_get("held")?;
+            let as_written = if held { Recorded::AsEnded } else { Recorded::ContextGone };
+            recorded.insert(row.try_get("job_id")?, as_written);
+        }
+        Ok(Some(recorded))
+    }
+
+    /// Writes a job that outlived its moment RUNNING in the slot `server`
+    /// held for it, which becomes the job's; false when the hold is gone.
+    pub async fn record_running_held(
+        &self,
+        job: &JobRow,
+        config: &str,
+        hold: &Hold,
+        server: &ServerId,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT jobserver_record_running_held(
+                 $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(job.id)
+        .bind(&job.app_name)
+        .bind(job.app_version)
+        .bind(&job.blob_hash)
+        .bind(&job.class_path)
+        .bind(&job.context)
+        .bind(job.adhoc)
+        .bind(config)
+        .bind(job.submitted_at)
+        .bind(job.timeout_ms)
+        .bind(job.memory_limit)
+        .bind(&hold.queue)
+        .bind(&hold.pool)
+        .bind(hold.slot)
+        .bind(hold.token)
+        .bind(server.id)
+        .bind(&server.name)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Gives back holds of one pool: with `hand_over`, each slot goes to the
+    /// oldest job waiting, claimed for `server` (these come back); else it is
+    /// free for any server.
+    pub async fn release_holds(&self, server: &ServerId, holds: &[Hold], hand_over: bool) -> StoreResult<Vec<Uuid>> {
+        let Some(first) = holds.first() else {
+            return Ok(Vec::new());
+        };
+        let tokens: Vec<Uuid> = holds.iter().map(|hold| hold.token).collect();
+        Ok(
+            sqlx::query_scalar("SELECT jobserver_release_holds($1, $2, $3, $4, $5, $6)")
+                .bind(server.id)
+                .bind(&server.name)
+                .bind(&first.pool)
+                .bind(&first.queue)
+                .bind(&tokens)
+                .bind(hand_over)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// Ended jobs as the arrays of `jobserver_record_held`, one element per job
+/// (per log line for the `log_` ones).
+#[derive(Default)]
+struct HeldColumns {
+    ids: Vec<Uuid>,
+    apps: Vec<String>,
+    versions: Vec<i32>,
+    blobs: Vec<String>,
+    classes: Vec<String>,
+    contexts: Vec<String>,
+    adhoc: Vec<bool>,
+    configs: Vec<String>,
+    submitted: Vec<DateTime<Utc>>,
+    timeouts: Vec<i64>,
+    memories: Vec<i64>,
+    queues: Vec<String>,
+    pools: Vec<String>,
+    slots: Vec<i32>,
+    holds: Vec<Uuid>,
+    statuses: Vec<&'static str>,
+    ended: Vec<DateTime<Utc>>,
+    results: Vec<Option<String>>,
+    error_classes: Vec<Option<String>>,
+    error_messages: Vec<Option<String>>,
+    progress: Vec<Option<f32>>,
+    progress_messages: Vec<Option<String>>,
+    log_jobs: Vec<Uuid>,
+    log_seqs: Vec<i32>,
+    log_times: Vec<DateTime<Utc>>,
+    log_levels: Vec<&'static str>,
+    log_messages: Vec<String>,
+}
+
+impl HeldColumns {
+    fn of(ended: &[HeldEnd]) -> HeldColumns {
+        let mut columns = HeldColumns::default();
+        for HeldEnd { job, config, hold, end } in ended {
+            columns.ids.push(job.id);
+            columns.apps.push(job.app_name.clone());
+            columns.versions.push(job.app_version);
+            columns.blobs.push(job.blob_hash.clone());
+            columns.classes.push(job.class_path.clone());
+            columns.contexts.push(job.context.clone());
+            columns.adhoc.push(job.adhoc);
+            columns.configs.push(config.clone());
+            columns.submitted.push(job.submitted_at);
+            columns.timeouts.push(job.timeout_ms);
+            columns.memories.push(job.memory_limit);
+            columns.queues.push(hold.queue.clone());
+            columns.pools.push(hold.pool.clone());
+            columns.slots.push(hold.slot);
+            columns.holds.push(hold.token);
+            columns.statuses.push(end.status.as_str());
+            columns.ended.push(end.ended_at);
+            columns.results.push(end.result.clone());
+            columns.error_classes.push(end.error_class.clone());
+            columns
+                .error_messages
+                .push(end.error_message.as_deref().map(|text| storable(text).into_owned()));
+            let (progress, message) = match &end.progress {
+                Some((fraction, message)) => (
+                    Some(*fraction),
+                    message.as_deref().map(|text| storable(text).into_owned()),
+                ),
+                None => (None, None),
+            };
+            columns.progress.push(progress);
+            columns.progress_messages.push(message);
+            for (n, line) in end.logs.iter().enumerate() {
+                columns.log_jobs.push(job.id);
+                columns.log_seqs.push(end.first_seq + n as i32);
+                columns.log_times.push(line.at);
+                columns.log_levels.push(line.level);
+                columns.log_messages.push(storable(&line.message).into_owned());
+            }
+        }
+        columns
+    }
+}
