@@ -150,23 +150,29 @@ impl Scheduler {
                         hold: hold.clone(),
                     };
                     // On a task of its own, so that a client going away
-                    // while it runs does not drop it half done.
-                    // That task lets go of the job, unless it is handed back.
+                    // while it runs does not drop it half done. That task
+                    // lets go of the job once it ran; one that did not run
+                    // is the submission's to go on with, or, when the
+                    // submission went meanwhile, the task's to let go of.
                     let (scheduler, spec, kill) = (self.clone(), spec.clone(), kill.clone());
                     let (passed, checked_here) = tokio::sync::oneshot::channel();
+                    let (answer, answered) = tokio::sync::oneshot::channel();
                     known.until_run = false;
-                    let task = inner
-                        .tasks
-                        .spawn(async move { scheduler.run_held(spec, kill, held, checked_here).await });
+                    inner.tasks.spawn(async move {
+                        let ran = scheduler.run_held(spec, kill, held, checked_here).await;
+                        if let Err(Ok(HeldRun::SlowCheck | HeldRun::NotRun(_))) = answer.send(ran) {
+                            scheduler.running().remove(&id);
+                        }
+                    });
                     // Made while `validate` runs: the run waits for it.
                     let check = match to_check {
                         true => inner.store.check_held(&new_job, &inner.me, &hold).await,
                         false => Ok(HeldCheck::Ok),
                     };
                     let _ = passed.send(check);
-                    let ran = task.await.map_err(|error| {
+                    let ran = answered.await.map_err(|_| {
                         self.running().remove(&id);
-                        SchedulerError::Runtime(RuntimeError::Engine(format!("a job's task failed: {error}")))
+                        SchedulerError::Runtime(RuntimeError::Engine("a job's task failed".into()))
                     })?;
                     known.until_run = matches!(ran, Ok(HeldRun::SlowCheck | HeldRun::NotRun(_)));
                     match ran {
