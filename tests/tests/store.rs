@@ -8,7 +8,7 @@ use jobserver_server::store::{
     NewJob, Recorded, ServerId, ServerRegistration, Store, SubmitOutcome,
 };
 use jobserver_tests::fresh_database;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -613,14 +613,14 @@ async fn a_held_slot_is_nobody_elses_and_runs_jobs_written_once_until_given_back
 }
 
 /// The server answers a sync job from the row it recorded, without reading it
-/// back: what the store keeps must be that row exactly.
+/// back: what the store keeps must be that row exactly, whether the job's end
+/// was written with others (one statement of arrays) or alone (one of plain
+/// parameters, migration 0009).
 #[tokio::test]
-async fn jobs_ended_in_held_slots_are_stored_as_the_server_says_many_to_a_write() {
+async fn jobs_ended_in_held_slots_are_stored_as_the_server_says_alone_or_many_to_a_write() {
     let database = fresh_database().await;
     let (a, a_id) = server(&database, "a").await;
     let context = with_app_and_context(&a, "exact", 2, 5).await;
-    let job = new_job(Uuid::new_v4(), &context, 5);
-    let held = hold(&a, &job, &a_id).await;
     let end = JobEnd {
         status: JobStatus::Error,
         ended_at: Utc::now(),
@@ -628,7 +628,7 @@ async fn jobs_ended_in_held_slots_are_stored_as_the_server_says_many_to_a_write(
         error_class: Some("BadInput".into()),
         error_message: Some("no\0rows".into()),
         progress: Some((0.3, Some("a\0third".into()))),
-        first_seq: 0,
+        first_seq: 4,
         logs: (0..3)
             .map(|n| LogLine {
                 at: Utc::now(),
@@ -637,42 +637,52 @@ async fn jobs_ended_in_held_slots_are_stored_as_the_server_says_many_to_a_write(
             })
             .collect(),
     };
-    // A finished one beside it, in the same write: ad hoc, in the server's
-    // own ad-hoc slots, with its result as given.
-    let adhoc = NewJob {
-        adhoc: true,
-        context: "adhoc-exact",
-        context_created: None,
-        ..new_job(Uuid::new_v4(), &context, 5)
-    };
-    let adhoc_hold = hold(&a, &adhoc, &a_id).await;
+    // A finished one beside it: ad hoc, in the server's own ad-hoc slots,
+    // with its result as given.
     let adhoc_end = JobEnd {
         result: Some(r#"{"b": 1, "a": [1.50, "\u0000"]}"#.into()),
         ..finished()
     };
-    let written = a
-        .record_held(
-            &a_id,
-            "gone",
-            &[
-                held_end(&job, &a_id, &held, end.clone()),
-                held_end(&adhoc, &a_id, &adhoc_hold, adhoc_end.clone()),
-            ],
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(written.len(), 2);
-    for (job, end) in [(&job, &end), (&adhoc, &adhoc_end)] {
-        let expected = end.recorded(job.recorded(SubmitOutcome::Running, &a_id));
-        let stored = a.get_job(job.id).await.unwrap().unwrap();
-        assert_eq!(format!("{stored:?}"), format!("{expected:?}"));
+    for together in [true, false] {
+        let job = new_job(Uuid::new_v4(), &context, 5);
+        let held = hold(&a, &job, &a_id).await;
+        let adhoc = NewJob {
+            adhoc: true,
+            context: "adhoc-exact",
+            context_created: None,
+            ..new_job(Uuid::new_v4(), &context, 5)
+        };
+        let adhoc_hold = hold(&a, &adhoc, &a_id).await;
+        let ends = [
+            held_end(&job, &a_id, &held, end.clone()),
+            held_end(&adhoc, &a_id, &adhoc_hold, adhoc_end.clone()),
+        ];
+        let mut written = HashMap::new();
+        if together {
+            written = a.record_held(&a_id, "gone", &ends).await.unwrap().unwrap();
+        } else {
+            for one in &ends {
+                let alone = a.record_held(&a_id, "gone", std::slice::from_ref(one)).await.unwrap();
+                written.extend(alone.unwrap());
+            }
+        }
+        assert_eq!(written.len(), 2, "together: {together}");
+        assert!(written.values().all(|how| *how == Recorded::AsEnded));
+        for (job, end) in [(&job, &end), (&adhoc, &adhoc_end)] {
+            let expected = end.recorded(job.recorded(SubmitOutcome::Running, &a_id));
+            let stored = a.get_job(job.id).await.unwrap().unwrap();
+            assert_eq!(format!("{stored:?}"), format!("{expected:?}"), "together: {together}");
+        }
+        let logs = a.job_logs(job.id).await.unwrap().unwrap();
+        let messages: Vec<_> = logs.iter().map(|line| (line.seq, line.message.as_str())).collect();
+        assert_eq!(
+            messages,
+            [(4, "line\u{FFFD}0"), (5, "line\u{FFFD}1"), (6, "line\u{FFFD}2")],
+            "together: {together}"
+        );
+        assert!(a.job_logs(adhoc.id).await.unwrap().unwrap().is_empty());
+        for hold in [held, adhoc_hold] {
+            a.release_holds(&a_id, &[hold], false).await.unwrap();
+        }
     }
-    let logs = a.job_logs(job.id).await.unwrap().unwrap();
-    let messages: Vec<_> = logs.iter().map(|line| (line.seq, line.message.as_str())).collect();
-    assert_eq!(
-        messages,
-        [(0, "line\u{FFFD}0"), (1, "line\u{FFFD}1"), (2, "line\u{FFFD}2")]
-    );
-    assert!(a.job_logs(adhoc.id).await.unwrap().unwrap().is_empty());
 }

@@ -47,8 +47,13 @@ pub(super) enum HeldRun {
 impl Scheduler {
     /// Runs a sync job in a slot this server holds, once `passed` says that
     /// the job passed a submission's checks, which the caller makes while
-    /// `validate` runs. A config that does not pass gives the slot back to
-    /// the hold, and nothing is written. An error writing its end (the
+    /// `validate` runs. The caller also sends `go` when they pass, straight
+    /// to the run: a `validate` that finished first goes on to `run` at
+    /// once, not after a wake-up of this task. The run starts only when
+    /// `validate` passed and was heard here (one not heard within
+    /// `CHECK_WINDOW` stops there) and `go` came. A config that does not
+    /// pass gives the slot back to the hold, and nothing is written. An
+    /// error writing its end (the
     /// database went away in those milliseconds) is the client's answer, as
     /// for a submission refused.
     pub(super) async fn run_held(
@@ -57,14 +62,14 @@ impl Scheduler {
         kill: KillSwitch,
         held: HeldJob,
         passed: oneshot::Receiver<StoreResult<HeldCheck>>,
+        go: oneshot::Receiver<()>,
     ) -> SchedulerResult<HeldRun> {
         let inner = &self.inner;
         let id = spec.info.id;
         let (checked, mut verdict) = oneshot::channel();
-        let (go, gone_ahead) = oneshot::channel();
         // Its own token, so that giving up on a slow `validate` is no kill.
         let stop = kill.cancel.child_token();
-        let mut run = self.start_run(spec, stop.clone(), Some((checked, gone_ahead)));
+        let mut run = self.start_run(spec, stop.clone(), Some((checked, go)));
         let verdict = match tokio::time::timeout(CHECK_WINDOW, &mut verdict).await {
             Ok(verdict) => verdict,
             // Closed first, so that a `validate` passing just now cannot go on
@@ -105,7 +110,7 @@ impl Scheduler {
             self.put_back_hold(held.hold);
             return Err(refusal);
         }
-        // Unless it passed, `go` is dropped: the run never starts.
+        // Unless it passed, `go` was dropped: the run never starts.
         match passed.await {
             Ok(Ok(HeldCheck::Ok)) => {}
             // Still the submission's: it goes on the ordinary way, or is
@@ -118,7 +123,6 @@ impl Scheduler {
                 return Ok(HeldRun::SlowCheck);
             }
         }
-        let _ = go.send(());
         match tokio::time::timeout(OPEN_WINDOW, &mut run.handle).await {
             Ok(outcome) => {
                 let end = end_of(outcome_of(outcome), &kill, &run.journal, 0, Vec::new());

@@ -156,10 +156,11 @@ impl Scheduler {
                     // submission went meanwhile, the task's to let go of.
                     let (scheduler, spec, kill) = (self.clone(), spec.clone(), kill.clone());
                     let (passed, checked_here) = tokio::sync::oneshot::channel();
+                    let (go, gone_ahead) = tokio::sync::oneshot::channel();
                     let (answer, answered) = tokio::sync::oneshot::channel();
                     known.until_run = false;
                     inner.tasks.spawn(async move {
-                        let ran = scheduler.run_held(spec, kill, held, checked_here).await;
+                        let ran = scheduler.run_held(spec, kill, held, checked_here, gone_ahead).await;
                         if let Err(Ok(HeldRun::SlowCheck | HeldRun::NotRun(_))) = answer.send(ran) {
                             scheduler.running().remove(&id);
                         }
@@ -169,6 +170,9 @@ impl Scheduler {
                         true => inner.store.check_held(&new_job, &inner.me, &hold).await,
                         false => Ok(HeldCheck::Ok),
                     };
+                    if let Ok(HeldCheck::Ok) = check {
+                        let _ = go.send(());
+                    }
                     let _ = passed.send(check);
                     let ran = answered.await.map_err(|_| {
                         self.running().remove(&id);

@@ -6,6 +6,8 @@ use super::text::storable;
 use super::{JobEnd, JobRow, NewJob, ServerId, Store, StoreResult, SubmitOutcome};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::query::QueryScalar;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -91,23 +93,42 @@ impl Store {
     }
 
     /// The checks of a submission, for a job about to run in `hold`, which
-    /// `server` holds; and that it still does. Reads only.
+    /// `server` holds; and that it still does. Reads only, in one statement
+    /// that the database plans once for the connection: as a PL/pgSQL
+    /// function, each of its six lookups was a statement of its own, and a
+    /// call cost about 0.25 ms of the database's CPU with 16 clients, more
+    /// than writing the job's end (migration 0009).
     pub async fn check_held(&self, job: &NewJob<'_>, server: &ServerId, hold: &Hold) -> StoreResult<HeldCheck> {
-        let outcome: String =
-            sqlx::query_scalar("SELECT jobserver_check_held($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-                .bind(job.app_name)
-                .bind(job.app_version)
-                .bind(job.latest)
-                .bind(job.context)
-                .bind(job.adhoc)
-                .bind(job.context_created)
-                .bind(&hold.queue)
-                .bind(server.id)
-                .bind(&hold.pool)
-                .bind(hold.slot)
-                .bind(hold.token)
-                .fetch_one(&self.pool)
-                .await?;
+        let outcome: String = sqlx::query_scalar(
+            "SELECT CASE
+                 WHEN NOT EXISTS (SELECT 1 FROM servers WHERE id = $8) THEN 'no-lease'
+                 WHEN app.newest IS NULL THEN 'no-app'
+                 WHEN ($3 AND app.newest <> $2)
+                      OR NOT EXISTS (SELECT 1 FROM app_versions WHERE app_name = $1 AND version = $2)
+                     THEN 'stale-version'
+                 WHEN NOT $5 AND NOT EXISTS (SELECT 1 FROM contexts WHERE name = $4 AND created_at = $6)
+                     THEN 'no-context'
+                 WHEN NOT EXISTS (SELECT 1 FROM slots
+                                   WHERE pool = $9 AND slot = $10 AND job_id = $11 AND held_by = $8)
+                     THEN 'no-hold'
+                 WHEN EXISTS (SELECT 1 FROM jobs WHERE queue = $7 AND status = 'STARTED') THEN 'waiting'
+                 ELSE 'ok'
+             END
+             FROM (SELECT max(version) AS newest FROM app_versions WHERE app_name = $1) AS app",
+        )
+        .bind(job.app_name)
+        .bind(job.app_version)
+        .bind(job.latest)
+        .bind(job.context)
+        .bind(job.adhoc)
+        .bind(job.context_created)
+        .bind(&hold.queue)
+        .bind(server.id)
+        .bind(&hold.pool)
+        .bind(hold.slot)
+        .bind(hold.token)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(match outcome.as_str() {
             "ok" => HeldCheck::Ok,
             "waiting" => HeldCheck::Waiting,
@@ -126,6 +147,12 @@ impl Store {
         gone: &str,
         ended: &[HeldEnd],
     ) -> StoreResult<Option<HashMap<Uuid, Recorded>>> {
+        if let [one] = ended {
+            return Ok(self
+                .record_held_one(server, gone, one)
+                .await?
+                .map(|recorded| HashMap::from([(one.job.id, recorded)])));
+        }
         let columns = HeldColumns::of(ended);
         let rows = sqlx::query(
             "SELECT job_id, held FROM jobserver_record_held($1, $2, $3,
@@ -158,10 +185,10 @@ impl Store {
         .bind(&columns.progress)
         .bind(&columns.progress_messages)
         .bind(&columns.log_jobs)
-        .bind(&columns.log_seqs)
-        .bind(&columns.log_times)
-        .bind(&columns.log_levels)
-        .bind(&columns.log_messages)
+        .bind(&columns.logs.seqs)
+        .bind(&columns.logs.times)
+        .bind(&columns.logs.levels)
+        .bind(&columns.logs.messages)
         .fetch_all(&self.pool)
         .await?;
         if rows.is_empty() && !ended.is_empty() {
@@ -176,6 +203,40 @@ impl Store {
         Ok(Some(recorded))
     }
 
+    /// `record_held` of one job, in a statement of plain parameters, which
+    /// the database plans once (migration 0009).
+    async fn record_held_one(&self, server: &ServerId, gone: &str, ended: &HeldEnd) -> StoreResult<Option<Recorded>> {
+        let HeldEnd { job, config, hold, end } = ended;
+        let (progress, progress_message) = match &end.progress {
+            Some((fraction, message)) => (Some(*fraction), message.as_deref().map(storable)),
+            None => (None, None),
+        };
+        let logs = LogColumns::of(end);
+        let query = sqlx::query_scalar(
+            "SELECT jobserver_record_held_one($1, $2, $3,
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+        )
+        .bind(server.id)
+        .bind(&server.name)
+        .bind(gone);
+        let held: Option<bool> = bind_held(query, job, config, hold)
+            .bind(end.status.as_str())
+            .bind(end.ended_at)
+            .bind(end.result.as_deref())
+            .bind(end.error_class.as_deref())
+            .bind(end.error_message.as_deref().map(storable))
+            .bind(progress)
+            .bind(progress_message)
+            .bind(&logs.seqs)
+            .bind(&logs.times)
+            .bind(&logs.levels)
+            .bind(&logs.messages)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(held.map(|held| if held { Recorded::AsEnded } else { Recorded::ContextGone }))
+    }
+
     /// Writes a job that outlived its moment RUNNING in the slot `server`
     /// held for it, which becomes the job's; false when the hold is gone.
     pub async fn record_running_held(
@@ -185,29 +246,15 @@ impl Store {
         hold: &Hold,
         server: &ServerId,
     ) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
+        let query = sqlx::query_scalar(
             "SELECT jobserver_record_running_held(
                  $1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(job.id)
-        .bind(&job.app_name)
-        .bind(job.app_version)
-        .bind(&job.blob_hash)
-        .bind(&job.class_path)
-        .bind(&job.context)
-        .bind(job.adhoc)
-        .bind(config)
-        .bind(job.submitted_at)
-        .bind(job.timeout_ms)
-        .bind(job.memory_limit)
-        .bind(&hold.queue)
-        .bind(&hold.pool)
-        .bind(hold.slot)
-        .bind(hold.token)
-        .bind(server.id)
-        .bind(&server.name)
-        .fetch_one(&self.pool)
-        .await?)
+        );
+        Ok(bind_held(query, job, config, hold)
+            .bind(server.id)
+            .bind(&server.name)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Gives back holds of one pool: with `hand_over`, each slot goes to the
@@ -230,6 +277,32 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// Binds a job about to be written in its held slot, as the functions that
+/// write one take it: the job as submitted, then its hold.
+fn bind_held<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    job: &'q JobRow,
+    config: &'q str,
+    hold: &'q Hold,
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    query
+        .bind(job.id)
+        .bind(&job.app_name)
+        .bind(job.app_version)
+        .bind(&job.blob_hash)
+        .bind(&job.class_path)
+        .bind(&job.context)
+        .bind(job.adhoc)
+        .bind(config)
+        .bind(job.submitted_at)
+        .bind(job.timeout_ms)
+        .bind(job.memory_limit)
+        .bind(&hold.queue)
+        .bind(&hold.pool)
+        .bind(hold.slot)
+        .bind(hold.token)
 }
 
 /// Ended jobs as the arrays of `jobserver_record_held`, one element per job
@@ -259,10 +332,33 @@ struct HeldColumns {
     progress: Vec<Option<f32>>,
     progress_messages: Vec<Option<String>>,
     log_jobs: Vec<Uuid>,
-    log_seqs: Vec<i32>,
-    log_times: Vec<DateTime<Utc>>,
-    log_levels: Vec<&'static str>,
-    log_messages: Vec<String>,
+    logs: LogColumns,
+}
+
+/// A job's unwritten log lines as the arrays the functions take.
+#[derive(Default)]
+struct LogColumns {
+    seqs: Vec<i32>,
+    times: Vec<DateTime<Utc>>,
+    levels: Vec<&'static str>,
+    messages: Vec<String>,
+}
+
+impl LogColumns {
+    fn of(end: &JobEnd) -> LogColumns {
+        let mut columns = LogColumns::default();
+        columns.push(end);
+        columns
+    }
+
+    fn push(&mut self, end: &JobEnd) {
+        for (n, line) in end.logs.iter().enumerate() {
+            self.seqs.push(end.first_seq + n as i32);
+            self.times.push(line.at);
+            self.levels.push(line.level);
+            self.messages.push(storable(&line.message).into_owned());
+        }
+    }
 }
 
 impl HeldColumns {
@@ -300,13 +396,8 @@ impl HeldColumns {
             };
             columns.progress.push(progress);
             columns.progress_messages.push(message);
-            for (n, line) in end.logs.iter().enumerate() {
-                columns.log_jobs.push(job.id);
-                columns.log_seqs.push(end.first_seq + n as i32);
-                columns.log_times.push(line.at);
-                columns.log_levels.push(line.level);
-                columns.log_messages.push(storable(&line.message).into_owned());
-            }
+            columns.log_jobs.extend(std::iter::repeat_n(job.id, end.logs.len()));
+            columns.logs.push(end);
         }
         columns
     }
