@@ -14,9 +14,9 @@
 -- jobserver_check_held ran its six lookups as six statements: about 0.25 ms
 -- a call with 16 clients, the largest single cost of a sync job in the
 -- database. The store now sends them as one statement (Store::check_held),
--- prepared once per connection.
-
-DROP FUNCTION jobserver_check_held(TEXT, INT, BOOLEAN, TEXT, BOOLEAN, TIMESTAMPTZ, TEXT, UUID, TEXT, INT, UUID);
+-- prepared once per connection. The function stays, unused by this release,
+-- for servers of the previous one still running on this database during an
+-- upgrade; a later migration drops it.
 
 ALTER FUNCTION jobserver_record_held(
     UUID, TEXT, TEXT, UUID[], TEXT[], INT[], TEXT[], TEXT[], TEXT[], BOOLEAN[], TEXT[], TIMESTAMPTZ[],

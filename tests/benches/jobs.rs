@@ -163,12 +163,8 @@ async fn queue_on_one_core(api: &Api, database: &str) {
     let report = api.wait_until_ended(&last, Duration::from_secs(600)).await;
     assert_eq!(report["status"], "FINISHED");
     let pool = sqlx::PgPool::connect(database).await.unwrap();
-    let rows: Vec<(
-        uuid::Uuid,
-        String,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-    )> =
+    type Time = Option<chrono::DateTime<chrono::Utc>>;
+    let rows: Vec<(uuid::Uuid, String, Time, Time)> =
         sqlx::query_as("SELECT id, status, started_at, ended_at FROM jobs WHERE id = ANY($1) ORDER BY started_at, seq")
             .bind(&ids)
             .fetch_all(&pool)
@@ -184,8 +180,8 @@ async fn queue_on_one_core(api: &Api, database: &str) {
         order, ids,
         "the queued jobs did not start in the order they were submitted"
     );
-    let first_start = rows.iter().map(|(_, _, started, _)| *started).min().unwrap();
-    let last_end = rows.iter().map(|(_, _, _, ended)| *ended).max().unwrap();
+    let first_start = rows.iter().filter_map(|(_, _, started, _)| *started).min().unwrap();
+    let last_end = rows.iter().filter_map(|(_, _, _, ended)| *ended).max().unwrap();
     let drained = (last_end - first_start).to_std().unwrap_or_default();
     println!(
         "  {QUEUED} jobs waiting on a one-core context, drained in {:.2} s once it came free: {:.0} µs per job, each job's own run included, all finished, in the order submitted",

@@ -9,9 +9,11 @@ use crate::runtime::{Checked, JobFailure};
 use crate::store::{HeldCheck, HeldEnd, Hold, JobEnd, JobRow, JobStatus, Recorded, StoreResult, SubmitOutcome};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-/// How long a job in a held slot may run unwritten: one that ends within it
-/// is written once, as it ended (most sync jobs take a millisecond or so).
+/// How long a job in a held slot may run unwritten, from when it may start:
+/// one that ends within it is written once, as it ended (most sync jobs take
+/// a millisecond or so).
 /// Meanwhile only this server sees it.
 const OPEN_WINDOW: Duration = Duration::from_millis(20);
 /// How long a `validate` may keep a held slot: most take microseconds. A
@@ -61,7 +63,7 @@ impl Scheduler {
         spec: JobSpec,
         kill: KillSwitch,
         held: HeldJob,
-        passed: oneshot::Receiver<StoreResult<HeldCheck>>,
+        passed: oneshot::Receiver<(StoreResult<HeldCheck>, Instant)>,
         go: oneshot::Receiver<()>,
     ) -> SchedulerResult<HeldRun> {
         let inner = &self.inner;
@@ -111,19 +113,21 @@ impl Scheduler {
             return Err(refusal);
         }
         // Unless it passed, `go` was dropped: the run never starts.
-        match passed.await {
-            Ok(Ok(HeldCheck::Ok)) => {}
+        // Timed from when `go` was sent, not from now: the run may have begun
+        // while this task waited for a thread.
+        let went = match passed.await {
+            Ok((Ok(HeldCheck::Ok), went)) => went,
             // Still the submission's: it goes on the ordinary way, or is
             // answered.
-            Ok(check) => return Ok(HeldRun::NotRun(self.failed_check(held.hold, check))),
+            Ok((check, _)) => return Ok(HeldRun::NotRun(self.failed_check(held.hold, check))),
             // The submission went (its client did): nobody takes the hold back.
             Err(_) => {
                 self.running().remove(&id);
                 self.put_back_hold(held.hold);
                 return Ok(HeldRun::SlowCheck);
             }
-        }
-        match tokio::time::timeout(OPEN_WINDOW, &mut run.handle).await {
+        };
+        match tokio::time::timeout_at(went + OPEN_WINDOW, &mut run.handle).await {
             Ok(outcome) => {
                 let end = end_of(outcome_of(outcome), &kill, &run.journal, 0, Vec::new());
                 self.write_held_end(held, end).await.map(HeldRun::Ended)

@@ -170,10 +170,11 @@ impl Scheduler {
                         true => inner.store.check_held(&new_job, &inner.me, &hold).await,
                         false => Ok(HeldCheck::Ok),
                     };
+                    let went = tokio::time::Instant::now();
                     if let Ok(HeldCheck::Ok) = check {
                         let _ = go.send(());
                     }
-                    let _ = passed.send(check);
+                    let _ = passed.send((check, went));
                     let ran = answered.await.map_err(|_| {
                         self.running().remove(&id);
                         SchedulerError::Runtime(RuntimeError::Engine("a job's task failed".into()))
