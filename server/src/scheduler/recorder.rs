@@ -7,9 +7,11 @@
 //! wake-ups, a tenth of a sync job's time at one client.
 
 use crate::store::{HeldEnd, Recorded, ServerId, Store, StoreError, StoreResult};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
 
 /// Ends written in one statement at most.
 const MAX_BATCH: usize = 64;
@@ -55,7 +57,7 @@ impl EndRecorder {
                 .store
                 .record_held(&self.me, CONTEXT_GONE, std::slice::from_ref(&ended))
                 .await?;
-            return Ok(written.map(|written| written.get(&id).copied().unwrap_or(Recorded::AsEnded)));
+            return Ok(how_written(written.as_ref(), id));
         }
         let (answer, answered) = oneshot::channel();
         if self.ends.send((ended, answer)).is_err() {
@@ -87,6 +89,12 @@ impl Drop for Writing<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// How `record_held`'s answer says job `id` was written; `None`: nothing
+/// was, the server has no lease.
+fn how_written(written: Option<&HashMap<Uuid, Recorded>>, id: Uuid) -> Option<Recorded> {
+    written.map(|written| written.get(&id).copied().unwrap_or(Recorded::AsEnded))
 }
 
 /// The writers are gone: the server is stopping.
@@ -121,9 +129,7 @@ async fn write(
         match store.record_held(&me, CONTEXT_GONE, &ends).await {
             Ok(written) => {
                 for (end, answer) in ends.iter().zip(answers) {
-                    let how = written
-                        .as_ref()
-                        .map(|written| written.get(&end.job.id).copied().unwrap_or(Recorded::AsEnded));
+                    let how = how_written(written.as_ref(), end.job.id);
                     let _ = answer.send(Ok(how));
                 }
             }
@@ -145,10 +151,7 @@ async fn write(
                 for (end, answer) in ends.into_iter().zip(answers) {
                     let id = end.job.id;
                     let written = store.record_held(&me, CONTEXT_GONE, std::slice::from_ref(&end)).await;
-                    let _ =
-                        answer.send(written.map(|written| {
-                            written.map(|written| written.get(&id).copied().unwrap_or(Recorded::AsEnded))
-                        }));
+                    let _ = answer.send(written.map(|written| how_written(written.as_ref(), id)));
                 }
             }
         }

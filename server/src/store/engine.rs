@@ -249,12 +249,30 @@ pub fn queue_and_pool(job: &NewJob<'_>, server: &ServerId) -> (String, String) {
 }
 
 /// The lines of a journal as three arrays, for UNNEST.
-fn log_columns(logs: &[LogLine]) -> (Vec<DateTime<Utc>>, Vec<&str>, Vec<String>) {
-    (
-        logs.iter().map(|line| line.at).collect(),
-        logs.iter().map(|line| line.level).collect(),
-        logs.iter().map(|line| storable(&line.message).into_owned()).collect(),
-    )
+/// A job's unwritten log lines as the arrays the functions take.
+#[derive(Default)]
+pub(super) struct LogColumns {
+    pub(super) seqs: Vec<i32>,
+    pub(super) times: Vec<DateTime<Utc>>,
+    pub(super) levels: Vec<&'static str>,
+    pub(super) messages: Vec<String>,
+}
+
+impl LogColumns {
+    pub(super) fn of(end: &JobEnd) -> LogColumns {
+        let mut columns = LogColumns::default();
+        columns.push(end);
+        columns
+    }
+
+    pub(super) fn push(&mut self, end: &JobEnd) {
+        for (n, line) in end.logs.iter().enumerate() {
+            self.seqs.push(end.first_seq + n as i32);
+            self.times.push(line.at);
+            self.levels.push(line.level);
+            self.messages.push(storable(&line.message).into_owned());
+        }
+    }
 }
 
 async fn end_in<'e>(
@@ -268,7 +286,7 @@ async fn end_in<'e>(
         Some((fraction, message)) => (true, Some(*fraction), message.as_deref().map(storable)),
         None => (false, None, None),
     };
-    let (times, levels, messages) = log_columns(&end.logs);
+    let logs = LogColumns::of(end);
     let row = sqlx::query(
         "SELECT ended, next_job FROM jobserver_end(
                  $1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
@@ -285,9 +303,9 @@ async fn end_in<'e>(
     .bind(progress)
     .bind(progress_message)
     .bind(end.first_seq)
-    .bind(&times)
-    .bind(&levels)
-    .bind(&messages)
+    .bind(&logs.times)
+    .bind(&logs.levels)
+    .bind(&logs.messages)
     .bind(hand_over)
     .fetch_one(executor)
     .await?;

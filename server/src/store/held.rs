@@ -1,7 +1,7 @@
 //! Slots a server holds for its sync jobs, and the ends of the jobs that ran
 //! in them, written many to a commit (migration 0008 says how it is sound).
 
-use super::engine::{queue_and_pool, submit_outcome};
+use super::engine::{LogColumns, queue_and_pool, submit_outcome};
 use super::text::storable;
 use super::{JobEnd, JobRow, NewJob, ServerId, Store, StoreResult, SubmitOutcome};
 use chrono::{DateTime, Utc};
@@ -333,32 +333,6 @@ struct HeldColumns {
     progress_messages: Vec<Option<String>>,
     log_jobs: Vec<Uuid>,
     logs: LogColumns,
-}
-
-/// A job's unwritten log lines as the arrays the functions take.
-#[derive(Default)]
-struct LogColumns {
-    seqs: Vec<i32>,
-    times: Vec<DateTime<Utc>>,
-    levels: Vec<&'static str>,
-    messages: Vec<String>,
-}
-
-impl LogColumns {
-    fn of(end: &JobEnd) -> LogColumns {
-        let mut columns = LogColumns::default();
-        columns.push(end);
-        columns
-    }
-
-    fn push(&mut self, end: &JobEnd) {
-        for (n, line) in end.logs.iter().enumerate() {
-            self.seqs.push(end.first_seq + n as i32);
-            self.times.push(line.at);
-            self.levels.push(line.level);
-            self.messages.push(storable(&line.message).into_owned());
-        }
-    }
 }
 
 impl HeldColumns {
